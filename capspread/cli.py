@@ -1,0 +1,159 @@
+"""The ``capspread`` command line (contract §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from capspread.config import Home
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="capspread: are small caps beating large caps, and why?")
+err = Console(stderr=True)
+out = Console()
+
+
+def _prefect_env(home: Home) -> None:
+    """Prefect runs in ephemeral mode, offline and silent unless the user configured otherwise."""
+    prefect_home = Path(os.environ.setdefault("PREFECT_HOME", str(home.root / ".prefect")))
+    prefect_home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+
+class Profile(str, Enum):
+    sample = "sample"
+    live = "live"
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+@app.command()
+def run(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Run as if it were the evening of this date (YYYY-MM-DD).")] = None,
+    profile: Annotated[Profile, typer.Option(help="sample: the embedded real-data sample; live: the live sources.")] = Profile.sample,
+) -> None:
+    """One nightly run: inbox + sources → land → validate → transform → load → publish."""
+    day = _parse_date(as_of)
+    home = Home.from_env()
+    _prefect_env(home)
+    from capspread.summary import print_summary
+    from flows.nightly import RunLocked, nightly
+
+    try:
+        result = nightly(as_of=day, profile=profile.value, home=str(home.root))
+    except RunLocked as exc:
+        err.print(f"[red]capspread run: {exc}[/red]")
+        raise typer.Exit(1) from None
+    except Exception as exc:  # a failed run: nothing of it reached published/
+        err.print(f"[red]capspread run failed: {type(exc).__name__}: {exc}[/red]")
+        err.print("The published snapshot is unchanged.")
+        raise typer.Exit(1) from None
+    print_summary(result, home, out)
+    raise typer.Exit(result.exit_code)
+
+
+def _snapshot(home: Home) -> Path:
+    path = home.snapshot
+    if not path.exists():
+        err.print(f"[red]No published snapshot at {path}. Run `capspread run` first.[/red]")
+        raise typer.Exit(1)
+    return path
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A read-only SQL query.")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """Run a read-only query on the published snapshot."""
+    from warehouse.query import QueryRefused, run_query
+
+    home = Home.from_env()
+    try:
+        columns, rows = run_query(_snapshot(home), query)
+    except QueryRefused as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        err.print(f"[red]query failed: {exc}[/red]")
+        raise typer.Exit(1) from None
+    _emit(columns, rows, format)
+
+
+def _emit(columns: list[str], rows: list[tuple], format: Format) -> None:
+    if format is Format.csv:
+        import csv
+
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows(rows)
+    elif format is Format.json:
+        sys.stdout.write(json.dumps([dict(zip(columns, r)) for r in rows], default=_json_default, indent=1) + "\n")
+    else:
+        cells = [["" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r] for r in rows]
+        t = Table(show_lines=False)
+        for c in columns:
+            t.add_column(c, no_wrap=True)
+        for r in cells:
+            t.add_row(*r)
+        widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+        # as wide as the result needs, like psql: rows are never folded into unreadable columns
+        Console(width=max(80, sum(widths) + 3 * len(widths) + 1)).print(t)
+
+
+def _json_default(value):
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+@app.command()
+def tables() -> None:
+    """List the published tables with their comments."""
+    from warehouse.query import catalogue
+
+    columns, rows = catalogue(_snapshot(Home.from_env()))
+    _emit(columns, rows, Format.table)
+
+
+@app.command()
+def describe(table: Annotated[str, typer.Argument(help="schema.table, e.g. marts.market_scoreboard")]) -> None:
+    """Columns, types and comments of one published table."""
+    from warehouse.query import describe_table
+
+    try:
+        comment, columns, rows = describe_table(_snapshot(Home.from_env()), table)
+    except KeyError:
+        err.print(f"[red]no table {table!r} in the published snapshot; see `capspread tables`[/red]")
+        raise typer.Exit(2) from None
+    out.print(f"[bold]{table}[/bold]: {comment or ''}")
+    _emit(columns, rows, Format.table)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,42 @@
+"""The short, readable summary printed at the end of a run."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from capspread.config import Home
+
+SAMPLE_QUERY = (
+    "select * from marts.market_scoreboard order by as_of_date desc, wtd_rank limit 10"
+)
+
+
+def print_summary(result, home: Home, console: Console) -> None:
+    colour = {"success": "green", "quarantined": "yellow"}.get(result.status, "red")
+    console.print(
+        f"[bold]capspread run[/bold] {result.run_id}  as of [bold]{result.as_of}[/bold]  profile {result.profile}  "
+        f"[{colour}]{result.status}[/{colour}]  ({result.seconds:.1f} s)"
+    )
+    t = Table(title="datasets", title_justify="left")
+    for col in ("dataset", "batches", "rows", "core Δ", "checks ok", "failed", "quarantined", "seen before"):
+        t.add_column(col, justify="right" if col != "dataset" else "left")
+    for rep in sorted(result.datasets.values(), key=lambda r: r.dataset):
+        t.add_row(rep.dataset, str(rep.batches), f"{rep.rows:,}", f"{rep.core_changed:,}", str(rep.checks_passed),
+                  str(rep.checks_failed), str(rep.quarantined), str(rep.duplicates))
+    if not result.datasets:
+        t.add_row("(nothing new)", "0", "0", "0", "0", "0", "0", "0")
+    Console(width=max(console.width, 110)).print(t)
+    warnings = [(r.dataset, w) for r in result.datasets.values() for w in r.warnings]
+    for dataset, w in warnings[:10]:
+        console.print(f"[yellow]warning[/yellow] {dataset}: {w}")
+    for r in result.datasets.values():
+        for e in r.errors:
+            console.print(f"[red]quarantined[/red] {r.dataset}: {e}")
+    if result.quarantine_files:
+        console.print(f"Quarantined batches and their reason files: {home.quarantine}")
+    console.print("marts: " + ", ".join(f"{k} {v:,} rows" for k, v in result.marts.items()))
+    if result.published:
+        console.print(f"published snapshot: {home.snapshot}")
+        console.print(f"parquet:            {home.published / 'parquet'}")
+    console.print(f'try:  capspread sql "{SAMPLE_QUERY}"')

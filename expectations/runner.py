@@ -1,0 +1,103 @@
+"""Runs a suite on a batch with Great Expectations (pandas engine) and reports in plain rows."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+
+import polars as pl
+
+from expectations.landing import SUITES
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Check:
+    expectation: str
+    column: str | None
+    severity: str  # "error" | "warn"
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    examples: list = field(default_factory=list)
+
+    def describe(self) -> str:
+        what = self.expectation.replace("expect_", "").replace("_", " ")
+        col = f" on {self.column!r}" if self.column else ""
+        found = f": {self.unexpected_count} unexpected" if self.unexpected_count else ""
+        ex = f", e.g. {self.examples[:3]}" if self.examples else ""
+        return f"{what}{col}{found}{ex}"
+
+
+@dataclass
+class Outcome:
+    dataset: str
+    checks: list[Check]
+
+    @property
+    def errors(self) -> list[Check]:
+        return [c for c in self.checks if not c.success and c.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [c for c in self.checks if not c.success and c.severity == "warn"]
+
+    @property
+    def passed(self) -> bool:
+        return not self.errors
+
+
+@lru_cache(maxsize=1)
+def _context():
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx
+
+
+def validate(dataset: str, frame: pl.DataFrame, as_of: date, **options: object) -> Outcome:
+    """Validate ``frame`` (a dataset in its source schema) with the dataset's landing suite."""
+    ctx = _context()
+    suite, derived = SUITES[dataset](frame, as_of, **options)
+    name = f"{dataset}_{id(frame)}"
+    source = ctx.data_sources.add_or_update_pandas(name)
+    asset = source.add_dataframe_asset(name=dataset)
+    batch_def = asset.add_batch_definition_whole_dataframe("batch")
+    pdf = derived.to_pandas()  # numpy-backed: the fastest pandas for GX
+    batch = batch_def.get_batch(batch_parameters={"dataframe": pdf})
+    result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+    ctx.data_sources.delete(name)
+    checks = []
+    for r in result.results:
+        cfg = r.expectation_config
+        kwargs = cfg.kwargs
+        column = kwargs.get("column") or (",".join(kwargs["column_list"]) if "column_list" in kwargs else None)
+        condition = kwargs.get("row_condition")
+        if condition:
+            if isinstance(condition, dict):
+                condition = condition.get("pass_through_filter", condition)
+            column = f"{column} where {condition}"
+        res = r.result or {}
+        raised = (r.exception_info or {}).get("raised_exception")
+        examples = res.get("partial_unexpected_list") or []
+        if raised:
+            examples = [str((r.exception_info or {}).get("exception_message"))[:300]]
+        checks.append(
+            Check(
+                expectation=cfg.type,
+                column=column,
+                severity="warn" if str(cfg.severity).lower().endswith("warning") else "error",
+                success=bool(r.success),
+                element_count=res.get("element_count"),
+                unexpected_count=res.get("unexpected_count"),
+                examples=json.loads(json.dumps(examples, default=str)),
+            )
+        )
+    return Outcome(dataset=dataset, checks=checks)

@@ -1,0 +1,204 @@
+"""Market marts: the scoreboard, weekly returns and the small-minus-large size spread.
+
+Pure functions: LazyFrames in, LazyFrames out; no I/O. Returns are price returns computed from
+``close`` (split-adjusted, dividends excluded), as fractions. Week and month boundaries come from
+the XNYS sessions frame (``transforms.calendar.sessions``) that the caller passes in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+_UP = (pl.col("weekly_return") > 0).cast(pl.Int32)
+
+
+def session_closes(prices: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per symbol per XNYS session with a close, with its week and month."""
+    return (
+        prices.select("symbol", "trade_date", "close")
+        .filter(pl.col("close").is_not_null())
+        .join(sessions, on="trade_date", how="inner")
+        .with_columns(
+            month=pl.col("trade_date").dt.truncate("1mo"),
+            year=pl.col("trade_date").dt.year(),
+        )
+        .sort("symbol", "trade_date")
+    )
+
+
+def weekly_returns(closes: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per symbol per calendar week: the last close of the week against the last close
+    of the previous week (the current, unfinished week counts up to its latest close)."""
+    return (
+        closes.group_by("symbol", "week_start")
+        .agg(
+            week_end=pl.col("week_end").first(),
+            last_trade_date=pl.col("trade_date").max(),
+            close=pl.col("close").sort_by("trade_date").last(),
+        )
+        .sort("symbol", "week_start")
+        .with_columns(prev_week_close=pl.col("close").shift(1).over("symbol"))
+        .with_columns(weekly_return=pl.col("close") / pl.col("prev_week_close") - 1)
+    )
+
+
+def index_weekly(weekly: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per symbol per week: weekly return, whether it rose, up weeks among the last ten
+    and the length of the current run of up weeks."""
+    is_up = pl.col("weekly_return") > 0
+    run = (is_up != is_up.shift(1)).fill_null(True).cum_sum().over("symbol")
+    return (
+        weekly.sort("symbol", "week_start")
+        .with_columns(is_up_week=pl.when(pl.col("weekly_return").is_not_null()).then(is_up))
+        .with_columns(
+            up_weeks_last_10=_UP.rolling_sum(10).over("symbol"),
+            _run=run,
+        )
+        .with_columns(
+            up_streak=pl.when(pl.col("is_up_week").is_null())
+            .then(None)
+            .when(pl.col("is_up_week"))
+            .then(pl.int_range(pl.len()).over("symbol", "_run") + 1)
+            .otherwise(0)
+            .cast(pl.Int32),
+            is_complete=pl.col("last_trade_date") == pl.col("week_end"),
+        )
+        .select(
+            "week_end", "symbol", "week_start", "close", "weekly_return", "is_up_week",
+            "up_weeks_last_10", "up_streak", "is_complete",
+        )
+    )
+
+
+def _period_anchor(closes: pl.LazyFrame, period: str, name: str) -> pl.LazyFrame:
+    """The last close of the previous ``period`` (a column of ``closes``), per symbol."""
+    return (
+        closes.group_by("symbol", period)
+        .agg(pl.col("close").sort_by("trade_date").last().alias("_last"))
+        .sort("symbol", period)
+        .with_columns(pl.col("_last").shift(1).over("symbol").alias(name))
+        .drop("_last")
+    )
+
+
+def market_scoreboard(closes: pl.LazyFrame, universe: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per symbol per as-of date (every session): close, week-, month- and year-to-date
+    returns, up weeks among the last ten (the current week by its sign so far), distance from the
+    record closing high and the week-to-date rank among indexes (ETFs where no index is loaded)."""
+    weekly = (
+        weekly_returns(closes)
+        .with_columns(prior_9_up=_UP.shift(1).rolling_sum(9).over("symbol"))
+        .select("symbol", "week_start", "prev_week_close", "prior_9_up")
+    )
+    board = (
+        closes.join(weekly, on=["symbol", "week_start"], how="left")
+        .join(_period_anchor(closes, "month", "prev_month_close"), on=["symbol", "month"], how="left")
+        .join(_period_anchor(closes, "year", "prev_year_close"), on=["symbol", "year"], how="left")
+        .join(universe.select("symbol", "name", "role"), on="symbol", how="left")
+        .sort("symbol", "trade_date")
+        .with_columns(
+            wtd_return=pl.col("close") / pl.col("prev_week_close") - 1,
+            mtd_return=pl.col("close") / pl.col("prev_month_close") - 1,
+            ytd_return=pl.col("close") / pl.col("prev_year_close") - 1,
+            record_high=pl.col("close").cum_max().over("symbol"),
+        )
+        .with_columns(
+            up_weeks_last_10=(pl.col("prior_9_up") + (pl.col("wtd_return") > 0).cast(pl.Int32)),
+            pct_from_record_high=pl.col("close") / pl.col("record_high") - 1,
+            _eligible=pl.when((pl.col("role") == "index").any().over("trade_date"))
+            .then(pl.col("role") == "index")
+            .otherwise(pl.col("role") == "etf"),
+        )
+        .with_columns(
+            wtd_rank=pl.when(pl.col("_eligible") & pl.col("wtd_return").is_not_null()).then(
+                pl.col("wtd_return")
+                .rank("min", descending=True)
+                .over("trade_date", "_eligible")
+                .cast(pl.Int32)
+            )
+        )
+    )
+    return board.select(
+        pl.col("trade_date").alias("as_of_date"),
+        "symbol",
+        "name",
+        "role",
+        "close",
+        "wtd_return",
+        "mtd_return",
+        "ytd_return",
+        pl.col("up_weeks_last_10").cast(pl.Int32),
+        "pct_from_record_high",
+        "wtd_rank",
+        "record_high",
+        "prev_week_close",
+        "prev_year_close",
+    ).sort("as_of_date", "symbol")
+
+
+def size_spread_daily(closes: pl.LazyFrame, pairs: Sequence[tuple[str, str]]) -> pl.LazyFrame:
+    """One row per pair per common session: daily small and large returns, their difference
+    and the small/large price ratio rebased to 1 at the pair's first common date."""
+    frames = []
+    for small, large in pairs:
+        s = closes.filter(pl.col("symbol") == small).select("trade_date", small_close="close")
+        lg = closes.filter(pl.col("symbol") == large).select("trade_date", large_close="close")
+        frames.append(
+            s.join(lg, on="trade_date", how="inner")
+            .sort("trade_date")
+            .with_columns(
+                pair=pl.lit(f"{small}/{large}"),
+                small_symbol=pl.lit(small),
+                large_symbol=pl.lit(large),
+                small_return=pl.col("small_close") / pl.col("small_close").shift(1) - 1,
+                large_return=pl.col("large_close") / pl.col("large_close").shift(1) - 1,
+                _ratio=pl.col("small_close") / pl.col("large_close"),
+            )
+            .with_columns(
+                spread=pl.col("small_return") - pl.col("large_return"),
+                relative_strength=pl.col("_ratio") / pl.col("_ratio").first(),
+            )
+        )
+    columns = [
+        "trade_date", "pair", "small_symbol", "large_symbol", "small_return", "large_return",
+        "spread", "relative_strength", "small_close", "large_close",
+    ]
+    if not frames:
+        return pl.LazyFrame(
+            schema={c: (pl.Date if c == "trade_date" else pl.String if "symbol" in c or c == "pair"
+                        else pl.Float64) for c in columns}
+        )
+    return pl.concat([f.select(columns) for f in frames]).sort("pair", "trade_date")
+
+
+def size_spread_monthly(spread_daily: pl.LazyFrame, factors: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per pair per month: month-end to month-end small and large returns on the pair's
+    common sessions, the spread, and Fama-French SMB for the month where loaded."""
+    smb = factors.filter(
+        (pl.col("frequency") == "monthly") & (pl.col("factor") == "SMB") & (pl.col("model") == "ff3")
+    ).select(pl.col("period_start").alias("month"), pl.col("value").alias("ff_smb"))
+    return (
+        spread_daily.with_columns(month=pl.col("trade_date").dt.truncate("1mo"))
+        .group_by("pair", "month")
+        .agg(
+            small_symbol=pl.col("small_symbol").first(),
+            large_symbol=pl.col("large_symbol").first(),
+            last_trade_date=pl.col("trade_date").max(),
+            small_close=pl.col("small_close").sort_by("trade_date").last(),
+            large_close=pl.col("large_close").sort_by("trade_date").last(),
+        )
+        .sort("pair", "month")
+        .with_columns(
+            small_return=pl.col("small_close") / pl.col("small_close").shift(1).over("pair") - 1,
+            large_return=pl.col("large_close") / pl.col("large_close").shift(1).over("pair") - 1,
+        )
+        .with_columns(spread=pl.col("small_return") - pl.col("large_return"))
+        .join(smb, on="month", how="left")
+        .select(
+            "month", "pair", "small_symbol", "large_symbol", "small_return", "large_return",
+            "spread", "ff_smb", "last_trade_date",
+        )
+        .sort("pair", "month")
+    )

@@ -1,0 +1,135 @@
+"""The warehouse: connect, create the schemas from the SQL files, load batches and marts.
+
+All SQL lives in ``warehouse/sql``; this module runs files by name and moves data as Arrow
+(never row by row). Nothing here builds SQL from user input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from transforms.pit import available_on
+
+SQL = Path(__file__).resolve().parent / "sql"
+
+CORE_TABLE = {
+    "prices": "prices_daily",
+    "short_interest": "short_interest",
+    "cpi": "cpi_observations",
+    "estimates": "index_estimates",
+    "holdings": "holdings",
+    "factors": "factors",
+}
+
+MARTS = (
+    "market_scoreboard",
+    "index_weekly",
+    "size_spread_daily",
+    "size_spread_monthly",
+)
+
+
+def sql_file(relative: str) -> str:
+    return (SQL / relative).read_text()
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only)
+    return con
+
+
+def create_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every schema and table (idempotent) from ``sql/ddl/*.sql`` in name order."""
+    for f in sorted((SQL / "ddl").glob("*.sql")):
+        con.execute(f.read_text())
+
+
+def _stage(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+    con.register("stage", frame.to_arrow())
+
+
+def insert_raw(
+    con: duckdb.DuckDBPyConnection, dataset: str, frame: pl.DataFrame, landing_file: str, run_id: str, loaded_at: datetime
+) -> int:
+    """Append a parsed batch to ``raw.<dataset>`` with its lineage columns."""
+    staged = frame.with_columns(
+        _landing_file=pl.lit(landing_file),
+        _loaded_at=pl.lit(loaded_at).cast(pl.Datetime("us", "UTC")),
+        _run_id=pl.lit(run_id),
+    )
+    _stage(con, staged)
+    con.execute(f"INSERT INTO raw.{dataset} BY NAME SELECT * FROM stage")
+    con.unregister("stage")
+    return staged.height
+
+
+def conform_core(
+    dataset: str, frame: pl.DataFrame, source: str, known_at: datetime, lags: Mapping[str, int] | None = None
+) -> pl.DataFrame:
+    """The core shape of a batch: source schema + available_on, source, known_at (one row per key)."""
+    out = frame.with_columns(
+        available_on=available_on(dataset, lags),
+        source=pl.lit(source),
+        known_at=pl.lit(known_at).cast(pl.Datetime("us", "UTC")),
+    )
+    if dataset == "cpi":
+        out = out.rename({"realtime_start": "vintage"}).sort("series_id", "ref_month", "available_on")
+    if dataset == "holdings":
+        # a fund can list one ticker on several lines (cash in several currencies, share classes)
+        out = out.group_by("fund", "as_of_date", "symbol", maintain_order=True).agg(
+            pl.col("name", "sector", "asset_class", "available_on", "source", "known_at").first(),
+            pl.col("market_value", "weight", "shares").sum(),
+        )
+    return out
+
+
+def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.DataFrame) -> int:
+    """Merge a conformed batch into its core table with ``sql/core/<table>.sql``; returns rows changed."""
+    _stage(con, core_frame)
+    con.execute(sql_file(f"core/{CORE_TABLE[dataset]}.sql"))
+    changed = con.fetchone()
+    con.unregister("stage")
+    return int(changed[0]) if changed and changed[0] is not None else 0
+
+
+def read_core(con: duckdb.DuckDBPyConnection, dataset: str, as_of: date) -> pl.LazyFrame:
+    """A core table as seen on the evening of ``as_of`` (``available_on <= as_of``)."""
+    table = CORE_TABLE[dataset]
+    rel = con.sql(f"SELECT * FROM core.{table} WHERE available_on <= $as_of", params={"as_of": as_of})
+    return pl.from_arrow(rel.to_arrow_table()).lazy()
+
+
+def replace_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
+    """Replace the rows of ``marts.<table>`` (its DDL and comments stay)."""
+    con.execute(f"DELETE FROM marts.{table}")
+    _stage(con, frame)
+    con.execute(f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage")
+    con.unregister("stage")
+    return frame.height
+
+
+def append_meta(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    if frame.height:
+        _stage(con, frame)
+        con.execute(f"INSERT INTO meta.{table} BY NAME SELECT * FROM stage")
+        con.unregister("stage")
+
+
+def upsert_load_state(con: duckdb.DuckDBPyConnection, source: str, dataset: str, cursor: date, run_id: str) -> None:
+    con.execute("DELETE FROM meta.load_state WHERE source = ? AND dataset = ?", [source, dataset])
+    con.execute(
+        "INSERT INTO meta.load_state VALUES (?, ?, ?, ?, now())", [source, dataset, cursor, run_id]
+    )
+
+
+def cursors(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], date]:
+    return {(s, d): c for s, d, c in con.execute("SELECT source, dataset, cursor_date FROM meta.load_state").fetchall()}
+
+
+def seen_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT sha256 FROM meta.landing_files WHERE status = 'loaded'").fetchall()}
