@@ -27,14 +27,14 @@ def _ts(day: date) -> pd.Timestamp:
     return pd.Timestamp(day)
 
 
-def _contract(dataset: str, as_of: date, derived: tuple[str, ...] = ()) -> list:
+def _contract(dataset: str, as_of: date, derived: tuple[str, ...] = (), key_severity: str = "critical") -> list:
     """Column names in order, key uniqueness and not-null keys: common to every dataset."""
     key = list(KEYS[dataset])
     exps: list = [E.ExpectTableColumnsToMatchOrderedList(column_list=list(SCHEMAS[dataset]) + list(derived))]
-    exps.append(E.ExpectCompoundColumnsToBeUnique(column_list=key))
+    exps.append(E.ExpectCompoundColumnsToBeUnique(column_list=key, severity=key_severity))
     for column in key:
         if column != "realtime_start":
-            exps.append(E.ExpectColumnValuesToNotBeNull(column=column))
+            exps.append(E.ExpectColumnValuesToNotBeNull(column=column, severity=key_severity))
     return exps
 
 
@@ -108,11 +108,17 @@ def estimates(frame: pl.DataFrame, as_of: date, **_: object) -> tuple[gx.Expecta
 
 
 def holdings(frame: pl.DataFrame, as_of: date, **_: object) -> tuple[gx.ExpectationSuite, pl.DataFrame]:
-    """Suite ``holdings``: weights are fractions, equity weights of a snapshot sum to about one (warn)."""
+    """Suite ``holdings``: weights are fractions, equity weights of a snapshot sum to about one (warn).
+
+    Real iShares files list a ticker twice (share lines of one issuer) and carry untickered
+    lines (``-``: rights, cash): the key checks warn, and core sums duplicates and drops them."""
     derived = frame.with_columns(
         _weight_sum=pl.col("weight").filter(pl.col("asset_class") == "Equity").sum().over("fund", "as_of_date")
     )
-    exps = _contract("holdings", as_of, ("_weight_sum",)) + [
+    exps = _contract("holdings", as_of, ("_weight_sum",), key_severity=WARN) + [
+        E.ExpectColumnValuesToNotBeNull(column="fund"),
+        E.ExpectColumnValuesToNotBeNull(column="as_of_date"),
+    ] + [
         E.ExpectColumnValuesToBeBetween(column="weight", min_value=-1, max_value=1),
         E.ExpectColumnValuesToBeBetween(column="_weight_sum", min_value=0.9, max_value=1.05, severity=WARN),
         E.ExpectColumnMaxToBeBetween(column="as_of_date", max_value=_ts(as_of)),

@@ -8,6 +8,7 @@ import duckdb
 import polars as pl
 
 from capspread.config import Config
+from transforms import factors as fx
 from transforms import market
 from transforms.calendar import sessions
 from warehouse.db import read_core
@@ -32,10 +33,25 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> 
     loaded = set(closes.select("symbol").unique().collect()["symbol"].to_list())
     pairs = [(p.small, p.large) for p in config.pairs if p.small in loaded and p.large in loaded]
     spread_daily = market.size_spread_daily(closes, pairs).cache()
+    spread_monthly = market.size_spread_monthly(spread_daily, factors).cache()
+    short_interest = read_core(con, "short_interest", as_of)
+    si_buckets = fx.short_interest_by_bucket(
+        short_interest, read_core(con, "holdings", as_of), config.bucket_funds
+    ).cache()
+    inflation = fx.inflation_monthly(read_core(con, "cpi", as_of), config.inflation_regime).cache()
+    outlook = fx.earnings_outlook(read_core(con, "estimates", as_of)).cache()
     frames = {
         "market_scoreboard": market.market_scoreboard(closes, universe_frame(config)),
         "index_weekly": market.index_weekly(market.weekly_returns(closes)),
         "size_spread_daily": spread_daily,
-        "size_spread_monthly": market.size_spread_monthly(spread_daily, factors),
+        "size_spread_monthly": spread_monthly,
+        "short_interest_by_bucket": si_buckets,
+        "etf_short_interest": fx.etf_short_interest(short_interest).select(
+            "settlement_date", "symbol", "short_interest", "prior_short_interest", "short_interest_change",
+            "avg_daily_volume", "days_to_cover",
+        ),
+        "inflation_monthly": inflation,
+        "earnings_outlook": outlook,
+        "factor_monthly": fx.factor_monthly(spread_monthly, inflation, si_buckets, outlook),
     }
     return dict(zip(frames, pl.collect_all(list(frames.values()))))

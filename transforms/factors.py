@@ -266,10 +266,11 @@ def inflation_regime(
 
 
 def _vintage_order(frame: pl.LazyFrame) -> list[str]:
-    """Columns that order the vintages of a fact: ``known_at``, then (to break ties, e.g. several
-    vintages loaded by one run) ``available_on`` and ``vintage`` where the table has them."""
+    """Columns that order the vintages of a fact: the date it became public (``available_on``,
+    then the vendor ``vintage``) where the table has them, then ``known_at`` — so a backfill that
+    loads an older vintage after a newer one still picks the newer value."""
     names = frame.collect_schema().names()
-    return ["known_at"] + [c for c in ("available_on", "vintage") if c in names]
+    return [c for c in ("available_on", "vintage") if c in names] + ["known_at"]
 
 
 def _latest_vintage(cpi: pl.LazyFrame) -> pl.LazyFrame:

@@ -31,6 +31,11 @@ MARTS = (
     "index_weekly",
     "size_spread_daily",
     "size_spread_monthly",
+    "short_interest_by_bucket",
+    "etf_short_interest",
+    "inflation_monthly",
+    "earnings_outlook",
+    "factor_monthly",
 )
 
 
@@ -81,7 +86,7 @@ def conform_core(
         out = out.rename({"realtime_start": "vintage"}).sort("series_id", "ref_month", "available_on")
     if dataset == "holdings":
         # a fund can list one ticker on several lines (cash in several currencies, share classes)
-        out = out.group_by("fund", "as_of_date", "symbol", maintain_order=True).agg(
+        out = out.filter(pl.col("symbol").is_not_null()).group_by("fund", "as_of_date", "symbol", maintain_order=True).agg(
             pl.col("name", "sector", "asset_class", "available_on", "source", "known_at").first(),
             pl.col("market_value", "weight", "shares").sum(),
         )
