@@ -155,5 +155,22 @@ def describe(table: Annotated[str, typer.Argument(help="schema.table, e.g. marts
     _emit(columns, rows, Format.table)
 
 
+def _register_extensions() -> None:
+    """Commands that live in their own modules (each defines ``register(app)``)."""
+    import importlib
+
+    for name in ("capspread.cli_reporting", "capspread.cli_ops"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_extensions()
+
+
 def main() -> None:  # pragma: no cover
     app()
