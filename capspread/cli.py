@@ -77,6 +77,33 @@ def run(
     raise typer.Exit(result.exit_code)
 
 
+@app.command()
+def replay(
+    dataset: Annotated[str | None, typer.Option(help="Rebuild only this dataset (prices, cpi, ...).")] = None,
+) -> None:
+    """Rebuild raw → core → marts from landing/ alone (no network), then publish."""
+    home = Home.from_env()
+    _prefect_env(home)
+    from capspread.summary import print_summary
+    from flows.nightly import RunLocked
+    from flows.replay import replay_flow
+
+    try:
+        result = replay_flow(dataset=dataset, home=str(home.root))
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]capspread replay: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except RunLocked as exc:
+        err.print(f"[red]capspread replay: {exc}[/red]")
+        raise typer.Exit(1) from None
+    except Exception as exc:
+        err.print(f"[red]capspread replay failed: {type(exc).__name__}: {exc}[/red]")
+        err.print("The published snapshot is unchanged.")
+        raise typer.Exit(1) from None
+    print_summary(result, home, out)
+    raise typer.Exit(result.exit_code)
+
+
 def _snapshot(home: Home) -> Path:
     path = home.snapshot
     if not path.exists():
@@ -88,39 +115,46 @@ def _snapshot(home: Home) -> Path:
 @app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A read-only SQL query.")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format; csv and json print only the result.")] = Format.table,
 ) -> None:
-    """Run a read-only query on the published snapshot."""
+    """Run a read-only query on the published snapshot (a statement that writes is refused)."""
     from warehouse.query import QueryRefused, run_query
 
     home = Home.from_env()
     try:
         columns, rows = run_query(_snapshot(home), query)
     except QueryRefused as exc:
-        err.print(f"[red]{exc}[/red]")
+        err.print(f"capspread sql: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except Exception as exc:
-        err.print(f"[red]query failed: {exc}[/red]")
+        err.print(f"capspread sql: query failed: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     _emit(columns, rows, format)
 
 
 def _emit(columns: list[str], rows: list[tuple], format: Format) -> None:
+    """The result on standard output, header first; nothing else goes there."""
+    from warehouse.query import csv_cell, json_ready, unique_names
+
     if format is Format.csv:
         import csv
 
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(columns)
-        w.writerows(rows)
+        w.writerows([csv_cell(v) for v in r] for r in rows)
     elif format is Format.json:
-        sys.stdout.write(json.dumps([dict(zip(columns, r)) for r in rows], default=_json_default, indent=1) + "\n")
+        keys = unique_names(columns)
+        records = [{k: json_ready(v) for k, v in zip(keys, r)} for r in rows]
+        sys.stdout.write(json.dumps(records, default=_json_default, indent=1, allow_nan=False) + "\n")
     else:
+        from rich.text import Text
+
         cells = [["" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in r] for r in rows]
         t = Table(show_lines=False)
         for c in columns:
-            t.add_column(c, no_wrap=True)
+            t.add_column(Text(c), no_wrap=True)
         for r in cells:
-            t.add_row(*r)
+            t.add_row(*(Text(v) for v in r))
         widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
         # as wide as the result needs, like psql: rows are never folded into unreadable columns
         Console(width=max(80, sum(widths) + 3 * len(widths) + 1)).print(t)
@@ -133,26 +167,35 @@ def _json_default(value):
 
 
 @app.command()
-def tables() -> None:
-    """List the published tables with their comments."""
+def tables(
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """List the published tables with their row counts and comments."""
     from warehouse.query import catalogue
 
     columns, rows = catalogue(_snapshot(Home.from_env()))
-    _emit(columns, rows, Format.table)
+    _emit(columns, rows, format)
 
 
 @app.command()
-def describe(table: Annotated[str, typer.Argument(help="schema.table, e.g. marts.market_scoreboard")]) -> None:
+def describe(
+    table: Annotated[str, typer.Argument(help="schema.table, e.g. marts.market_scoreboard")],
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format; csv and json print only the columns.")] = Format.table,
+) -> None:
     """Columns, types and comments of one published table."""
     from warehouse.query import describe_table
 
     try:
         comment, columns, rows = describe_table(_snapshot(Home.from_env()), table)
     except KeyError:
-        err.print(f"[red]no table {table!r} in the published snapshot; see `capspread tables`[/red]")
+        err.print(f"no table {table!r} in the published snapshot; see `capspread tables`",
+                  style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    out.print(f"[bold]{table}[/bold]: {comment or ''}")
-    _emit(columns, rows, Format.table)
+    if format is Format.table:
+        from rich.text import Text
+
+        out.print(Text.assemble((table, "bold"), f": {comment or ''}"), soft_wrap=True)
+    _emit(columns, rows, format)
 
 
 def _register_extensions() -> None:

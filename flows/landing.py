@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from capspread.config import Home
@@ -78,3 +79,29 @@ def scan_inbox(home: Home) -> list[Batch]:
                 batch.error = exc
             batches.append(batch)
     return batches
+
+
+JOURNAL = "_runs"
+
+
+def write_journal(home: Home, run_id: str, as_of: date, known_at: datetime, started: datetime, profile: str,
+                  entries: list[dict]) -> Path:
+    """Record which landing files a run loaded, with its as-of date and known_at stamp, under
+    ``landing/_runs/`` (written once, never edited): replay repeats the runs from these alone."""
+    folder = home.landing / JOURNAL
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{started.strftime('%Y%m%dT%H%M%S%fZ')}_{run_id}.json"
+    body = {"run_id": run_id, "as_of": as_of.isoformat(), "known_at": known_at.isoformat(),
+            "started": started.isoformat(), "profile": profile, "entries": entries}
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(body, indent=1) + "\n")
+    os.replace(tmp, target)
+    return target
+
+
+def read_journals(home: Home) -> list[dict]:
+    """Every run journal under ``landing/_runs/``, oldest first."""
+    folder = home.landing / JOURNAL
+    if not folder.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

@@ -12,17 +12,20 @@ import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
 from prefect import flow, task
 
 from capspread.config import Config, Home, known_at_for
-from flows.landing import land, quarantine, scan_inbox
-from flows.marts import build_marts
+from flows.artifacts import publish_run_artifacts, report_failure, report_quarantine, run_logger
+from flows.deploy import no_backfill_running, warehouse_slot
+from flows.landing import scan_inbox, write_journal
+from flows.load import apply_batches, finish_run, pending_landed
 from sources.base import Batch
 from sources.schemas import DATASETS, DATE_COLUMN
+from transforms.calendar import is_session
 from warehouse import db
 from warehouse.publish import publish
 
@@ -99,9 +102,16 @@ def _sources(profile: str, config: Config):
 
 
 @task(name="collect")
-def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict) -> list[Batch]:
-    """Inbox files and source batches that became public by ``as_of``."""
+def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict, pending: list[dict]) -> list[Batch]:
+    """Inbox files, landed files with rows that have become public since, and source batches."""
+    from sources.base import parse_payload
+
     batches = scan_inbox(home)
+    for p in pending:
+        payload = (home.root / p["path"]).read_bytes()
+        batches.append(Batch(source=p["source"], dataset=p["dataset"], name=p["name"], payload=payload,
+                             format=p["format"], frame=parse_payload(payload, p["format"], p["name"], p["dataset"]),
+                             landing_path=p["path"], since=p["since"]))
     for source in _sources(profile, config):
         for dataset in DATASETS:
             batches.extend(source.fetch(dataset, as_of, cursors.get((source.name, dataset))))
@@ -110,42 +120,18 @@ def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict
 
 @task(name="validate")
 def validate(batches: list[Batch], config: Config, as_of: date) -> dict[int, object]:
-    """Run each parsed batch through its dataset's Great Expectations suite."""
+    """Run each new parsed batch through its dataset's Great Expectations suite. Dates may run past
+    the as-of date (a full-history file is normal; the run uses only what was public by then) but
+    not past the day the run actually happens."""
     from expectations.runner import validate as run_suite
 
+    not_after = datetime.now(timezone.utc).date() + timedelta(days=1)
     outcomes = {}
     for i, b in enumerate(batches):
-        if b.frame is not None:
+        if b.frame is not None and b.landing_path is None:
             options = {"max_daily_move": config.validation.get("max_daily_move", 0.35)} if b.dataset == "prices" else {}
-            outcomes[i] = run_suite(b.dataset, b.frame, as_of, **options)
+            outcomes[i] = run_suite(b.dataset, b.frame, max(as_of, not_after), **options)
     return outcomes
-
-
-def _validation_rows(run_id: str, batch: Batch, landing_file: str, outcome) -> pl.DataFrame:
-    import json
-
-    now = datetime.now(timezone.utc)
-    return pl.DataFrame(
-        [
-            {
-                "run_id": run_id,
-                "dataset": batch.dataset,
-                "landing_file": landing_file,
-                "suite": batch.dataset,
-                "expectation": c.expectation,
-                "column_name": c.column,
-                "severity": c.severity,
-                "success": c.success,
-                "element_count": c.element_count,
-                "unexpected_count": c.unexpected_count,
-                "unexpected_examples": json.dumps(c.examples, default=str) if c.examples else None,
-                "validated_at": now,
-            }
-            for c in outcome.checks
-        ],
-        schema_overrides={"element_count": pl.Int64, "unexpected_count": pl.Int64,
-                          "validated_at": pl.Datetime("us", "UTC")},
-    )
 
 
 @task(name="load")
@@ -153,62 +139,13 @@ def load(home: Home, config: Config, run: RunResult, batches: list[Batch], outco
     """Quarantine rejected batches, land the rest and load raw → core → marts → meta in one transaction."""
     known_at = known_at_for(run.as_of if run.as_of < datetime.now(timezone.utc).date() else None)
     con = db.connect(home.warehouse)
+    journal = None
     try:
         db.create_schema(con)
-        seen = db.seen_hashes(con)
         con.execute("BEGIN TRANSACTION")
-        landing_rows, validation_rows, cursor_moves = [], [], {}
-        for i, b in enumerate(batches):
-            rep = run.datasets.setdefault(b.dataset, DatasetReport(b.dataset))
-            outcome = outcomes.get(i)
-            if b.sha256 in seen:
-                rep.duplicates += 1
-                if b.inbox_path:
-                    Path(b.inbox_path).unlink(missing_ok=True)
-                continue
-            reasons = [b.error.reason()] if b.error else [f"{c.severity}: {c.describe()}" for c in outcome.errors]
-            if outcome is not None:
-                rep.checks_passed += sum(c.success for c in outcome.checks)
-                rep.checks_failed += sum(not c.success for c in outcome.checks)
-                rep.warnings += [c.describe() for c in outcome.warnings]
-            if reasons:
-                target = quarantine(home, run.run_id, b, reasons)
-                rep.quarantined += 1
-                rep.errors += reasons
-                run.quarantine_files.append(str(target))
-                if outcome is not None:
-                    validation_rows.append(_validation_rows(run.run_id, b, str(target), outcome))
-                landing_rows.append(_landing_row(b, str(target.relative_to(home.root)), run.run_id, "quarantined"))
-                continue
-            path = land(home, b)
-            rel = str(path.relative_to(home.root))
-            seen.add(b.sha256)
-            validation_rows.append(_validation_rows(run.run_id, b, rel, outcome))
-            landing_rows.append(_landing_row(b, rel, run.run_id, "loaded"))
-            rep.batches += 1
-            rep.rows += db.insert_raw(con, b.dataset, b.frame, rel, run.run_id, started)
-            core = db.conform_core(b.dataset, b.frame, b.source, known_at, config.publication_lag)
-            rep.core_changed += db.merge_core(con, b.dataset, core)
-            if b.cursor is not None:
-                key = (b.source, b.dataset)
-                cursor_moves[key] = max(cursor_moves.get(key, b.cursor), b.cursor)
-            if b.inbox_path:
-                Path(b.inbox_path).unlink(missing_ok=True)
-        for (source, dataset), cursor in cursor_moves.items():
-            db.upsert_load_state(con, source, dataset, cursor, run.run_id)
-        for frame in validation_rows:
-            db.append_meta(con, "validations", frame)
-        if landing_rows:
-            db.append_meta(con, "landing_files", pl.DataFrame(landing_rows, schema_overrides={
-                "received_at": pl.Datetime("us", "UTC"), "size_bytes": pl.Int64, "row_count": pl.Int64}))
-        for name, frame in build_marts(con, config, run.as_of).items():
-            run.marts[name] = db.replace_mart(con, name, frame)
-        _source_health(con, run)
-        quarantined = sum(r.quarantined for r in run.datasets.values())
-        run.exit_code = 3 if quarantined else 0
-        run.status = "quarantined" if quarantined else "success"
-        run.published = True
-        _record_run(con, run, started)
+        entries = apply_batches(con, home, config, run, batches, outcomes, started, known_at)
+        finish_run(con, config, run, started)
+        journal = write_journal(home, run.run_id, run.as_of, known_at, started, run.profile, entries)
         con.execute("COMMIT")
         run.snapshot = str(home.snapshot)
     except BaseException:
@@ -216,47 +153,11 @@ def load(home: Home, config: Config, run: RunResult, batches: list[Batch], outco
             con.execute("ROLLBACK")
         except Exception:
             pass
+        if journal is not None:
+            journal.unlink(missing_ok=True)
         raise
     finally:
         con.close()
-
-
-def _landing_row(b: Batch, path: str, run_id: str, status: str) -> dict:
-    return {
-        "sha256": b.sha256, "source": b.source, "dataset": b.dataset, "path": path, "original_name": b.name,
-        "format": b.format, "size_bytes": len(b.payload), "row_count": b.frame.height if b.frame is not None else None,
-        "received_at": datetime.now(timezone.utc), "run_id": run_id, "status": status,
-    }
-
-
-def _source_health(con, run: RunResult) -> None:
-    """Newest observation per source and dataset against the as-of date."""
-    rows = []
-    for dataset in DATASETS:
-        table = db.CORE_TABLE[dataset]
-        column = DATE_COLUMN[dataset]
-        for source, newest in con.execute(
-            f"SELECT source, max({column}) FROM core.{table} GROUP BY source"
-        ).fetchall():
-            stale = (run.as_of - newest).days if newest else None
-            rows.append((source, dataset, newest, stale))
-    con.execute("DELETE FROM meta.source_health")
-    for source, dataset, newest, stale in rows:
-        con.execute(
-            "INSERT INTO meta.source_health VALUES (?, ?, ?, now(), ?, ?, ?, now(), ?)",
-            [source, dataset, "ok", newest, stale, f"newest observation {newest}", run.run_id],
-        )
-
-
-def _record_run(con, run: RunResult, started: datetime) -> None:
-    con.execute(
-        "INSERT INTO meta.runs VALUES (?, 'nightly', ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
-        [
-            run.run_id, run.profile, run.as_of, started, run.status, run.exit_code,
-            sum(r.batches for r in run.datasets.values()), sum(r.quarantined for r in run.datasets.values()),
-            sum(r.rows for r in run.datasets.values()), run.published, run.message or None,
-        ],
-    )
 
 
 @task(name="publish")
@@ -267,8 +168,27 @@ def publish_snapshot(home: Home, run: RunResult) -> dict:
 
 @flow(name="nightly", log_prints=False)
 def nightly(as_of: date | None = None, profile: str = "sample", home: str | None = None) -> RunResult:
-    """One nightly run (contract §2 ``capspread run``)."""
-    return run_pipeline(as_of=as_of, profile=profile, home=Home.from_env(home))
+    """One nightly run (contract §2 ``capspread run``). A day XNYS does not trade is skipped (exit 0);
+    every run leaves its summary and scoreboard artifacts; a failure notifies."""
+    where = Home.from_env(home)
+    day = as_of or datetime.now(timezone.utc).date()
+    if not is_session(day):
+        why = f"a {day:%A}" if day.weekday() >= 5 else "an exchange holiday"
+        result = RunResult(run_id=new_run_id(), as_of=day, profile=profile, status="skipped",
+                           message=f"{day} is {why}, not an XNYS trading session: nothing to run")
+        run_logger().warning(result.message)
+        publish_run_artifacts(where, result)
+        return result
+    try:
+        with warehouse_slot(), no_backfill_running(where):
+            result = run_pipeline(as_of=day, profile=profile, home=where)
+    except Exception as exc:
+        report_failure("nightly", day, profile, exc)
+        raise
+    publish_run_artifacts(where, result)
+    if result.exit_code == 3:
+        report_quarantine(result)
+    return result
 
 
 def run_pipeline(as_of: date | None, profile: str, home: Home, config: Config | None = None) -> RunResult:
@@ -283,9 +203,10 @@ def run_pipeline(as_of: date | None, profile: str, home: Home, config: Config | 
         try:
             db.create_schema(con)
             cursors = db.cursors(con)
+            pending = pending_landed(con, as_of)
         finally:
             con.close()
-        batches = collect(home, config, profile, as_of, cursors)
+        batches = collect(home, config, profile, as_of, cursors, pending)
         outcomes = validate(batches, config, as_of)
         load(home, config, run, batches, outcomes, started)
         publish_snapshot(home, run)

@@ -32,6 +32,10 @@ class Batch:
     cursor: date | None = None
     inbox_path: str | None = None
     notes: list[str] = field(default_factory=list)
+    # a file landed by an earlier run whose later rows became usable since (``landing_path`` set):
+    # only rows public in (since, as_of] load; it is not landed or validated again
+    landing_path: str | None = None
+    since: date | None = None
 
     @property
     def sha256(self) -> str:

@@ -97,7 +97,8 @@ def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.Data
     """Merge a conformed batch into its core table with ``sql/core/<table>.sql``; returns rows changed."""
     _stage(con, core_frame)
     con.execute(sql_file(f"core/{CORE_TABLE[dataset]}.sql"))
-    changed = con.fetchone()
+    changed = con.fetchall()
+    changed = changed[0] if changed else None
     con.unregister("stage")
     return int(changed[0]) if changed and changed[0] is not None else 0
 

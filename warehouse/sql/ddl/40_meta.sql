@@ -78,3 +78,8 @@ COMMENT ON COLUMN meta.source_health.staleness_days IS 'Days between the newest 
 COMMENT ON COLUMN meta.source_health.message IS 'What happened, in words.';
 COMMENT ON COLUMN meta.source_health.checked_at IS 'When the check ran (UTC).';
 COMMENT ON COLUMN meta.source_health.run_id IS 'Run that made the check.';
+
+ALTER TABLE meta.landing_files ADD COLUMN IF NOT EXISTS loaded_through DATE;
+ALTER TABLE meta.landing_files ADD COLUMN IF NOT EXISTS newest_available DATE;
+COMMENT ON COLUMN meta.landing_files.loaded_through IS 'Rows public on or before this date have been loaded (a full-history file loads the rest with later runs).';
+COMMENT ON COLUMN meta.landing_files.newest_available IS 'Date the newest row of the payload becomes public.';

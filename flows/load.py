@@ -1,0 +1,178 @@
+"""Apply validated batches to the warehouse inside the run's transaction, and finish the run.
+
+Shared by the nightly flow and by replay: the same merge rules, the same point-in-time windows.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from capspread.config import Config, Home
+from flows.landing import land, quarantine
+from flows.marts import build_marts
+from sources.base import Batch
+from sources.schemas import DATASETS, DATE_COLUMN
+from transforms.pit import available_on
+from warehouse import db
+
+
+def usable_rows(batch: Batch, as_of: date, lags) -> tuple[pl.DataFrame, date | None, int]:
+    """The rows of ``batch`` public in (since, as_of], the date its newest row becomes public and
+    how many rows are held back for a later run."""
+    avail = available_on(batch.dataset, lags)
+    frame = batch.frame.with_columns(_avail=avail)
+    newest = frame["_avail"].max() if frame.height else None
+    window = pl.col("_avail") <= as_of
+    if batch.since is not None:
+        window = window & (pl.col("_avail") > batch.since)
+    held = frame.filter(pl.col("_avail") > as_of).height
+    return frame.filter(window).drop("_avail"), newest, held
+
+
+def _validation_rows(run_id: str, batch: Batch, landing_file: str, outcome) -> pl.DataFrame:
+    now = datetime.now(timezone.utc)
+    return pl.DataFrame(
+        [
+            {
+                "run_id": run_id, "dataset": batch.dataset, "landing_file": landing_file, "suite": batch.dataset,
+                "expectation": c.expectation, "column_name": c.column, "severity": c.severity, "success": c.success,
+                "element_count": c.element_count, "unexpected_count": c.unexpected_count,
+                "unexpected_examples": json.dumps(c.examples, default=str) if c.examples else None,
+                "validated_at": now,
+            }
+            for c in outcome.checks
+        ],
+        schema_overrides={"element_count": pl.Int64, "unexpected_count": pl.Int64,
+                          "validated_at": pl.Datetime("us", "UTC"), "column_name": pl.String,
+                          "unexpected_examples": pl.String},
+    )
+
+
+def _landing_row(b: Batch, path: str, run_id: str, status: str, through: date | None, newest: date | None) -> dict:
+    return {
+        "sha256": b.sha256, "source": b.source, "dataset": b.dataset, "path": path, "original_name": b.name,
+        "format": b.format, "size_bytes": len(b.payload), "row_count": b.frame.height if b.frame is not None else None,
+        "received_at": datetime.now(timezone.utc), "run_id": run_id, "status": status,
+        "loaded_through": through, "newest_available": newest,
+    }
+
+
+def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], outcomes: dict, started: datetime,
+                  known_at: datetime, *, replay: bool = False) -> list[dict]:
+    """Quarantine rejected batches, land the rest, load raw and merge core. Returns the run's journal
+    entries (which landing file, which window of rows) so that replay can repeat it exactly."""
+    from flows.nightly import DatasetReport
+
+    seen = db.seen_hashes(con)
+    landing_rows, validation_rows, cursor_moves, journal = [], [], {}, []
+    for i, b in enumerate(batches):
+        rep = run.datasets.setdefault(b.dataset, DatasetReport(b.dataset))
+        outcome = outcomes.get(i)
+        if b.landing_path is None and not replay and b.sha256 in seen:
+            rep.duplicates += 1
+            if b.inbox_path:
+                Path(b.inbox_path).unlink(missing_ok=True)
+            continue
+        reasons = [b.error.reason()] if b.error else [f"{c.severity}: {c.describe()}" for c in outcome.errors] if outcome else []
+        if outcome is not None:
+            rep.checks_passed += sum(c.success for c in outcome.checks)
+            rep.checks_failed += sum(not c.success for c in outcome.checks)
+            rep.warnings += [c.describe() for c in outcome.warnings]
+        if reasons:
+            target = quarantine(home, run.run_id, b, reasons)
+            rep.quarantined += 1
+            rep.errors += reasons
+            run.quarantine_files.append(str(target))
+            rel = str(target.relative_to(home.root))
+            if outcome is not None:
+                validation_rows.append(_validation_rows(run.run_id, b, rel, outcome))
+            landing_rows.append(_landing_row(b, rel, run.run_id, "quarantined", None, None))
+            continue
+        if b.landing_path is not None or replay:
+            rel = b.landing_path
+        else:
+            rel = str(land(home, b).relative_to(home.root))
+            seen.add(b.sha256)
+            if outcome is not None:
+                validation_rows.append(_validation_rows(run.run_id, b, rel, outcome))
+        rows, newest, held = usable_rows(b, run.as_of, config.publication_lag)
+        through = max(run.as_of, b.since) if b.since else run.as_of
+        if b.landing_path is None and not replay:
+            landing_rows.append(_landing_row(b, rel, run.run_id, "loaded", through, newest))
+        elif not replay:
+            con.execute("UPDATE meta.landing_files SET loaded_through = ? WHERE path = ?", [through, rel])
+        if held and b.source == "inbox" and not replay:
+            rep.warnings.append(f"{b.name}: {held:,} rows become public after {run.as_of} and load with a later run")
+        journal.append({"path": rel, "source": b.source, "dataset": b.dataset, "format": b.format, "name": b.name,
+                        "since": b.since.isoformat() if b.since else None})
+        if rows.height:
+            rep.batches += 1
+            rep.rows += db.insert_raw(con, b.dataset, rows, rel, run.run_id, started)
+            core = db.conform_core(b.dataset, rows, b.source, known_at, config.publication_lag)
+            rep.core_changed += db.merge_core(con, b.dataset, core)
+        if b.cursor is not None:
+            key = (b.source, b.dataset)
+            cursor_moves[key] = max(cursor_moves.get(key, b.cursor), b.cursor)
+        if b.inbox_path:
+            Path(b.inbox_path).unlink(missing_ok=True)
+    for (source, dataset), cursor in cursor_moves.items():
+        db.upsert_load_state(con, source, dataset, cursor, run.run_id)
+    for frame in validation_rows:
+        db.append_meta(con, "validations", frame)
+    if landing_rows:
+        db.append_meta(con, "landing_files", pl.DataFrame(landing_rows, schema_overrides={
+            "received_at": pl.Datetime("us", "UTC"), "size_bytes": pl.Int64, "row_count": pl.Int64,
+            "loaded_through": pl.Date, "newest_available": pl.Date}))
+    return journal
+
+
+def pending_landed(con, as_of: date) -> list[dict]:
+    """Landed inbox files with rows that had not become public by an earlier run's as-of date."""
+    rows = con.execute(
+        "SELECT path, source, dataset, format, original_name, loaded_through FROM meta.landing_files "
+        "WHERE status = 'loaded' AND source = 'inbox' AND newest_available > loaded_through AND loaded_through < ?",
+        [as_of],
+    ).fetchall()
+    return [dict(zip(("path", "source", "dataset", "format", "name", "since"), r)) for r in rows]
+
+
+def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly") -> None:
+    """Marts as of the run's date, source health and the meta.runs row (inside the transaction)."""
+    for name, frame in build_marts(con, config, run.as_of).items():
+        run.marts[name] = db.replace_mart(con, name, frame)
+    source_health(con, run)
+    quarantined = sum(r.quarantined for r in run.datasets.values())
+    run.exit_code = 3 if quarantined else 0
+    run.status = "quarantined" if quarantined else "success"
+    run.published = True
+    con.execute(
+        "INSERT INTO meta.runs VALUES (?, ?, ?, ?, ?, now(), ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run.run_id, flow, run.profile, run.as_of, started, run.status, run.exit_code,
+            sum(r.batches for r in run.datasets.values()), quarantined,
+            sum(r.rows for r in run.datasets.values()), run.published, run.message or None,
+        ],
+    )
+
+
+def source_health(con, run) -> None:
+    """Newest observation per source and dataset against the as-of date."""
+    rows = []
+    for dataset in DATASETS:
+        table = db.CORE_TABLE[dataset]
+        column = DATE_COLUMN[dataset]
+        for source, newest in con.execute(
+            f"SELECT source, max({column}) FROM core.{table} WHERE available_on <= ? GROUP BY source", [run.as_of]
+        ).fetchall():
+            stale = (run.as_of - newest).days if newest else None
+            rows.append((source, dataset, newest, stale))
+    con.execute("DELETE FROM meta.source_health")
+    for source, dataset, newest, stale in rows:
+        con.execute(
+            "INSERT INTO meta.source_health VALUES (?, ?, ?, now(), ?, ?, ?, now(), ?)",
+            [source, dataset, "ok", newest, stale, f"newest observation {newest}", run.run_id],
+        )
