@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 import great_expectations as gx
+from great_expectations.expectations.row_conditions import Column
 import pandas as pd
 import polars as pl
 
@@ -67,7 +68,7 @@ def prices(frame: pl.DataFrame, as_of: date, max_daily_move: float = 0.35) -> tu
     for symbol in derived["symbol"].unique().sort().to_list():
         exps.append(
             E.ExpectColumnValuesToBeIncreasing(
-                column="trade_date", strictly=True, row_condition=f'symbol=="{symbol}"', condition_parser="pandas"
+                column="trade_date", strictly=True, row_condition=Column("symbol") == symbol
             )
         )
     return _suite("prices", exps), derived

@@ -83,7 +83,10 @@ def validate(dataset: str, frame: pl.DataFrame, as_of: date, **options: object) 
         condition = kwargs.get("row_condition")
         if condition:
             if isinstance(condition, dict):
-                condition = condition.get("pass_through_filter", condition)
+                if "pass_through_filter" in condition:
+                    condition = condition["pass_through_filter"]
+                elif {"column", "operator", "parameter"} <= set(condition):
+                    condition = f"{condition['column'].get('name')} {condition['operator']} {condition['parameter']!r}"
             column = f"{column} where {condition}"
         res = r.result or {}
         raised = (r.exception_info or {}).get("raised_exception")
