@@ -33,6 +33,16 @@ def print_summary(result, home: Home, console: Console) -> None:
     for r in result.datasets.values():
         for e in r.errors:
             console.print(f"[red]quarantined[/red] {r.dataset}: {e}")
+    if result.mart_outcomes:
+        passed = sum(c.success for o in result.mart_outcomes for c in o.checks)
+        failed = [(o.dataset, c) for o in result.mart_outcomes for c in o.checks if not c.success]
+        console.print(f"mart checks: {passed} passed, {len(failed)} failed")
+        for name, c in failed[:10]:
+            console.print(f"[yellow]{c.severity}[/yellow] {name}: {c.describe()}")
+    for line in getattr(result, "health_notes", [])[:10]:
+        console.print(f"[yellow]source health[/yellow] {line}")
+    if result.docs_index:
+        console.print(f"data docs:          {result.docs_index}")
     if result.quarantine_files:
         console.print(f"Quarantined batches and their reason files: {home.quarantine}")
     console.print("marts: " + ", ".join(f"{k} {v:,} rows" for k, v in result.marts.items()))

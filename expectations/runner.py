@@ -37,6 +37,8 @@ class Check:
 class Outcome:
     dataset: str
     checks: list[Check]
+    suite: object = None  # the gx.ExpectationSuite that ran
+    result: object = None  # the GX ExpectationSuiteValidationResult (for Data Docs)
 
     @property
     def errors(self) -> list[Check]:
@@ -65,21 +67,38 @@ def _context():
 
 def validate(dataset: str, frame: pl.DataFrame, as_of: date, **options: object) -> Outcome:
     """Validate ``frame`` (a dataset in its source schema) with the dataset's landing suite."""
-    ctx = _context()
+    _context()
     suite, derived = SUITES[dataset](frame, as_of, **options)
-    name = f"{dataset}_{id(frame)}"
-    source = ctx.data_sources.add_or_update_pandas(name)
-    asset = source.add_dataframe_asset(name=dataset)
+    return run_suite(dataset, suite, derived)
+
+
+def validate_mart(mart: str, frame: pl.DataFrame, **options: object) -> Outcome:
+    """Validate a mart frame with its business-rule suite (``expectations/marts.py``)."""
+    from expectations.marts import suite as mart_suite
+
+    _context()
+    suite, derived = mart_suite(mart, frame, **options)
+    return run_suite(f"marts.{mart}", suite, derived)
+
+
+def run_suite(name: str, suite, derived: pl.DataFrame) -> Outcome:
+    """Run ``suite`` on ``derived`` with the pandas engine and report plain rows."""
+    ctx = _context()
+    source_name = f"{name}_{id(derived)}"
+    source = ctx.data_sources.add_or_update_pandas(source_name)
+    asset = source.add_dataframe_asset(name=name)
     batch_def = asset.add_batch_definition_whole_dataframe("batch")
     pdf = derived.to_pandas()  # numpy-backed: the fastest pandas for GX
     batch = batch_def.get_batch(batch_parameters={"dataframe": pdf})
     result = batch.validate(suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
-    ctx.data_sources.delete(name)
+    ctx.data_sources.delete(source_name)
     checks = []
     for r in result.results:
         cfg = r.expectation_config
         kwargs = cfg.kwargs
         column = kwargs.get("column") or (",".join(kwargs["column_list"]) if "column_list" in kwargs else None)
+        if column is None and "column_A" in kwargs:
+            column = f"{kwargs['column_A']},{kwargs['column_B']}"
         condition = kwargs.get("row_condition")
         if condition:
             if isinstance(condition, dict):
@@ -104,4 +123,4 @@ def validate(dataset: str, frame: pl.DataFrame, as_of: date, **options: object) 
                 examples=json.loads(json.dumps(examples, default=str)),
             )
         )
-    return Outcome(dataset=dataset, checks=checks)
+    return Outcome(dataset=name, checks=checks, suite=suite, result=result)

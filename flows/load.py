@@ -140,9 +140,42 @@ def pending_landed(con, as_of: date) -> list[dict]:
     return [dict(zip(("path", "source", "dataset", "format", "name", "since"), r)) for r in rows]
 
 
+class MartRuleBroken(RuntimeError):
+    """A mart broke an ``error`` business rule: the run publishes nothing."""
+
+
+def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame]) -> None:
+    """Run every mart suite; record results in meta.validations; raise on an ``error`` failure."""
+    from expectations.marts import SUITES
+    from expectations.runner import validate_mart
+
+    board = marts.get("market_scoreboard")
+    latest = board["as_of_date"].max() if board is not None and board.height else None
+    configured = {s.symbol for s in config.universe}
+    with_prices = sorted(
+        configured & {r[0] for r in con.execute(
+            "SELECT DISTINCT symbol FROM core.prices_daily WHERE trade_date = ?", [latest]).fetchall()}
+    ) if latest else []
+    broken = []
+    for name, frame in marts.items():
+        if name not in SUITES:
+            continue
+        options = {"symbols_with_prices": with_prices} if name == "market_scoreboard" else {}
+        outcome = validate_mart(name, frame, **options)
+        run.mart_outcomes.append(outcome)
+        fake = Batch(source="marts", dataset=f"marts.{name}", name=name, payload=b"", format="table")
+        db.append_meta(con, "validations", _validation_rows(run.run_id, fake, f"marts.{name}", outcome))
+        broken += [f"marts.{name}: {c.describe()}" for c in outcome.errors]
+    if broken:
+        raise MartRuleBroken("a mart broke its business rules; nothing was published: " + "; ".join(broken))
+
+
 def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly") -> None:
-    """Marts as of the run's date, source health and the meta.runs row (inside the transaction)."""
-    for name, frame in build_marts(con, config, run.as_of).items():
+    """Marts as of the run's date (checked by their suites), source health and the meta.runs row
+    (inside the transaction)."""
+    marts = build_marts(con, config, run.as_of)
+    check_marts(con, config, run, marts)
+    for name, frame in marts.items():
         run.marts[name] = db.replace_mart(con, name, frame)
     source_health(con, run)
     quarantined = sum(r.quarantined for r in run.datasets.values())

@@ -64,6 +64,9 @@ class RunResult:
     snapshot: str | None = None
     seconds: float = 0.0
     quarantine_files: list[str] = field(default_factory=list)
+    mart_outcomes: list = field(default_factory=list)  # expectations.runner.Outcome per mart
+    docs_records: list = field(default_factory=list)  # what Data Docs render for this run
+    docs_index: str | None = None
 
 
 def new_run_id() -> str:
