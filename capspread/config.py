@@ -39,6 +39,7 @@ class Config:
     inflation_regime: dict[str, float]
     publication_lag: dict[str, int]
     validation: dict[str, float]
+    source_priority: tuple[str, ...] = ()
     path: Path = field(default=DEFAULT_CONFIG)
 
     @classmethod
@@ -54,6 +55,7 @@ class Config:
                 inflation_regime=dict(raw.get("inflation_regime", {})),
                 publication_lag=dict(raw.get("publication_lag", {})),
                 validation=dict(raw.get("validation", {})),
+                source_priority=tuple(raw.get("source_priority", {}).get("order", ())),
                 path=path,
             )
         except (KeyError, TypeError) as exc:

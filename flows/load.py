@@ -113,6 +113,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             rep.batches += 1
             rep.rows += db.insert_raw(con, b.dataset, rows, rel, run.run_id, started)
             core = db.conform_core(b.dataset, rows, b.source, known_at, config.publication_lag)
+            core = db.prefer_sources(con, b.dataset, core, config.source_priority)
             rep.core_changed += db.merge_core(con, b.dataset, core)
         if b.cursor is not None:
             key = (b.source, b.dataset)
@@ -192,20 +193,45 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
     )
 
 
+# days between observations plus publication lag before a series counts as stale
+CADENCE_DAYS = {"prices": 4, "short_interest": 25, "cpi": 75, "estimates": 100, "holdings": 10, "factors": 75}
+
+
 def source_health(con, run) -> None:
-    """Newest observation per source and dataset against the as-of date."""
+    """Per source and dataset: newest observation against the expected cadence (stale is flagged),
+    rows held, FINRA sentinels at the newest settlement; and cross-source disagreements."""
     rows = []
     for dataset in DATASETS:
         table = db.CORE_TABLE[dataset]
         column = DATE_COLUMN[dataset]
-        for source, newest in con.execute(
-            f"SELECT source, max({column}) FROM core.{table} WHERE available_on <= ? GROUP BY source", [run.as_of]
+        sentinel = ("count(*) FILTER (WHERE days_to_cover IS NULL AND avg_daily_volume IS NOT NULL "
+                    f"AND {column} = max_date)") if dataset == "short_interest" else "NULL"
+        for source, newest, held, sentinels in con.execute(
+            f"SELECT source, max({column}), count(*), {sentinel} FROM ("
+            f"  SELECT *, max({column}) OVER (PARTITION BY source) AS max_date FROM core.{table} WHERE available_on <= ?"
+            ") GROUP BY source", [run.as_of]
         ).fetchall():
             stale = (run.as_of - newest).days if newest else None
-            rows.append((source, dataset, newest, stale))
+            expected = CADENCE_DAYS[dataset]
+            status = "stale" if stale is not None and stale > expected else "ok"
+            message = f"newest observation {newest}"
+            if status == "stale":
+                message += f", {stale} days before {run.as_of} (expected every {expected} days or less)"
+                run.health_notes.append(f"{source}/{dataset} is stale: {message}")
+            if sentinels:
+                message += f"; {sentinels} FINRA 999.99 sentinels at the newest settlement (stored as NULL)"
+            rows.append((source, dataset, status, newest, stale, message, expected, sentinels, held))
     con.execute("DELETE FROM meta.source_health")
-    for source, dataset, newest, stale in rows:
+    for source, dataset, status, newest, stale, message, expected, sentinels, held in rows:
         con.execute(
-            "INSERT INTO meta.source_health VALUES (?, ?, ?, now(), ?, ?, ?, now(), ?)",
-            [source, dataset, "ok", newest, stale, f"newest observation {newest}", run.run_id],
+            "INSERT INTO meta.source_health BY NAME SELECT ? AS source, ? AS dataset, ? AS status, "
+            "now() AS last_success_at, ? AS newest_observation, ? AS staleness_days, ? AS message, "
+            "now() AS checked_at, ? AS run_id, ? AS expected_every_days, ? AS sentinel_count, ? AS rows_held",
+            [source, dataset, status, newest, stale, message, run.run_id, expected, sentinels, held],
         )
+    con.execute(db.sql_file("meta_source_disagreements.sql"), {"as_of": run.as_of, "run_id": run.run_id})
+    found = con.execute("SELECT count(*), count(DISTINCT symbol) FROM meta.source_disagreements").fetchall()[0]
+    if found[0]:
+        run.health_notes.append(
+            f"{found[0]} days where two sources disagree on a close by more than a cent "
+            f"({found[1]} symbols): see meta.source_disagreements")

@@ -67,6 +67,7 @@ class RunResult:
     mart_outcomes: list = field(default_factory=list)  # expectations.runner.Outcome per mart
     docs_records: list = field(default_factory=list)  # what Data Docs render for this run
     docs_index: str | None = None
+    health_notes: list[str] = field(default_factory=list)
 
 
 def new_run_id() -> str:

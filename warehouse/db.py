@@ -93,8 +93,35 @@ def conform_core(
     return out
 
 
+def prefer_sources(
+    con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.DataFrame, priority: tuple[str, ...]
+) -> pl.DataFrame:
+    """Drop the rows of a batch whose key core already holds from a source listed earlier in
+    ``priority`` (the preferred source wins; others only fill gaps). CPI is exempt: its vintages
+    append."""
+    if not priority or dataset == "cpi" or core_frame.is_empty():
+        return core_frame
+    from sources.schemas import KEYS
+
+    keys = KEYS[dataset]
+    ranks = pl.DataFrame({"source": list(priority), "rank": list(range(len(priority)))})
+    con.register("stage_in", core_frame.to_arrow())
+    con.register("source_rank", ranks.to_arrow())
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    out = con.sql(
+        f"SELECT s.* FROM stage_in AS s LEFT JOIN core.{CORE_TABLE[dataset]} AS t ON {on} "
+        "LEFT JOIN source_rank AS rs ON rs.source = s.source LEFT JOIN source_rank AS rt ON rt.source = t.source "
+        f"WHERE t.{keys[0]} IS NULL OR coalesce(rs.rank, 1000) <= coalesce(rt.rank, 1000)"
+    ).to_arrow_table()
+    con.unregister("stage_in")
+    con.unregister("source_rank")
+    return pl.from_arrow(out)
+
+
 def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.DataFrame) -> int:
     """Merge a conformed batch into its core table with ``sql/core/<table>.sql``; returns rows changed."""
+    if core_frame.is_empty():
+        return 0
     _stage(con, core_frame)
     con.execute(sql_file(f"core/{CORE_TABLE[dataset]}.sql"))
     changed = con.fetchall()

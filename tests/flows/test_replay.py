@@ -45,6 +45,8 @@ def replay_home(tmp_path_factory):
     home.ensure()
     (home.inbox / "prices").mkdir(parents=True, exist_ok=True)
     shutil.copy(FIXTURES / "prices" / "fred_SP500_daily_2016-2026.csv", home.inbox / "prices" / "SP500.csv")
+    # real Stooq rows of 2005 (dividend-adjusted): they disagree with the yfinance SPY closes
+    shutil.copy(FIXTURES / "prices" / "stooq_spy.us_2005-02-25_2005-04-01.txt", home.inbox / "prices" / "spy.us.txt")
     first = run_pipeline(date(2025, 6, 11), "sample", home)
     after_first = _checksums(home.warehouse)
     second = run_pipeline(date(2026, 8, 21), "sample", home)
@@ -102,3 +104,38 @@ def test_replay_of_one_dataset_leaves_the_others(replay_home):
     assert _checksums(home.warehouse) == before
     with pytest.raises(ValueError, match="unknown dataset"):
         replay(home, "bananas")
+
+
+def _stooq_closes() -> dict[date, float]:
+    lines = (FIXTURES / "prices" / "stooq_spy.us_2005-02-25_2005-04-01.txt").read_text().splitlines()[1:]
+    return {date(int(f[2][:4]), int(f[2][4:6]), int(f[2][6:])): float(f[7]) for f in (ln.split(",") for ln in lines)}
+
+
+def test_the_preferred_source_wins_and_disagreements_are_reported(replay_home):
+    from real_closes import closes as _unused  # noqa: F401  (the yfinance SPY fixture starts in 2024)
+
+    home, *_ = replay_home
+    stooq = _stooq_closes()
+    con = duckdb.connect(str(home.warehouse), read_only=True)
+    try:
+        sample = dict(con.execute(
+            "select r.trade_date, r.close from raw.prices r join meta.landing_files l on l.path = r._landing_file "
+            "where l.source = 'sample' and r.symbol = 'SPY' and r.trade_date between ? and ?",
+            [min(stooq), max(stooq)]).fetchall())
+        core = dict(con.execute("select trade_date, close from core.prices_daily where symbol = 'SPY' "
+                                "and trade_date between ? and ?", [min(stooq), max(stooq)]).fetchall())
+        found = {r[0]: r[1:] for r in con.execute(
+            "select observation_date, source_a, source_b, difference from meta.source_disagreements "
+            "where symbol = 'SPY'").fetchall()}
+        sources = dict(con.execute("select source, status from meta.source_health where dataset = 'prices'").fetchall())
+    finally:
+        con.close()
+    # the sample (listed before the inbox in [source_priority]) keeps its closes in core
+    assert core == sample and len(sample) == len(stooq)
+    expected = {d: stooq[d] - sample[d] for d in stooq if abs(stooq[d] - sample[d]) > 0.01}
+    assert expected, "the 2005 Stooq closes are dividend-adjusted and must differ"
+    assert set(found) == set(expected)
+    for d, (a, b, diff) in found.items():
+        assert (a, b) == ("inbox:stooq_bulk", "sample")
+        assert diff == pytest.approx(-expected[d], abs=1e-9)
+    assert sources["sample"] == "ok"

@@ -83,3 +83,25 @@ ALTER TABLE meta.landing_files ADD COLUMN IF NOT EXISTS loaded_through DATE;
 ALTER TABLE meta.landing_files ADD COLUMN IF NOT EXISTS newest_available DATE;
 COMMENT ON COLUMN meta.landing_files.loaded_through IS 'Rows public on or before this date have been loaded (a full-history file loads the rest with later runs).';
 COMMENT ON COLUMN meta.landing_files.newest_available IS 'Date the newest row of the payload becomes public.';
+
+ALTER TABLE meta.source_health ADD COLUMN IF NOT EXISTS expected_every_days INTEGER;
+ALTER TABLE meta.source_health ADD COLUMN IF NOT EXISTS sentinel_count BIGINT;
+ALTER TABLE meta.source_health ADD COLUMN IF NOT EXISTS rows_held BIGINT;
+COMMENT ON COLUMN meta.source_health.expected_every_days IS 'Cadence expected for the dataset (days between observations, plus publication lag) before it counts as stale.';
+COMMENT ON COLUMN meta.source_health.sentinel_count IS 'Rows at the newest observation date carrying a vendor sentinel (FINRA days to cover 999.99, stored as NULL).';
+COMMENT ON COLUMN meta.source_health.rows_held IS 'Rows of this source and dataset held in core.';
+
+CREATE TABLE IF NOT EXISTS meta.source_disagreements (
+    dataset VARCHAR, symbol VARCHAR, observation_date DATE, source_a VARCHAR, value_a DOUBLE,
+    source_b VARCHAR, value_b DOUBLE, difference DOUBLE, run_id VARCHAR
+);
+COMMENT ON TABLE meta.source_disagreements IS 'Grain: one row per symbol, date and pair of sources whose closes differ by more than a cent (real vendors do disagree; reported, not hidden). Rebuilt each run.';
+COMMENT ON COLUMN meta.source_disagreements.dataset IS 'Dataset compared (prices).';
+COMMENT ON COLUMN meta.source_disagreements.symbol IS 'Symbol.';
+COMMENT ON COLUMN meta.source_disagreements.observation_date IS 'Trading day.';
+COMMENT ON COLUMN meta.source_disagreements.source_a IS 'First source (alphabetical).';
+COMMENT ON COLUMN meta.source_disagreements.value_a IS 'Close from source_a.';
+COMMENT ON COLUMN meta.source_disagreements.source_b IS 'Second source.';
+COMMENT ON COLUMN meta.source_disagreements.value_b IS 'Close from source_b.';
+COMMENT ON COLUMN meta.source_disagreements.difference IS 'value_b - value_a.';
+COMMENT ON COLUMN meta.source_disagreements.run_id IS 'Run that found it.';

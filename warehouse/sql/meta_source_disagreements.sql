@@ -1,0 +1,16 @@
+-- Closes of one symbol and day that two sources deliver differently (by more than a cent).
+-- raw keeps every source's rows; inbox files count as their own source (their landing file).
+DELETE FROM meta.source_disagreements;
+WITH per_source AS (
+    SELECT r.symbol, r.trade_date, l.source || CASE WHEN l.source = 'inbox' THEN ':' || l.format ELSE '' END AS source,
+           any_value(r.close) AS close
+    FROM raw.prices AS r
+    JOIN meta.landing_files AS l ON l.path = r._landing_file
+    WHERE r.close IS NOT NULL AND r.trade_date <= $as_of
+    GROUP BY ALL
+)
+INSERT INTO meta.source_disagreements
+SELECT 'prices', a.symbol, a.trade_date, a.source, a.close, b.source, b.close, b.close - a.close, $run_id
+FROM per_source AS a
+JOIN per_source AS b ON a.symbol = b.symbol AND a.trade_date = b.trade_date AND a.source < b.source
+WHERE abs(b.close - a.close) > 0.01;
