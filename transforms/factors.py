@@ -441,10 +441,27 @@ def earnings_outlook(index_estimates: pl.LazyFrame) -> pl.LazyFrame:
             on=["index_code", "prior_as_of", "next_year"],
             how="left",
         )
+        .join(
+            eps.rename(
+                {"as_of_date": "prior_as_of", "period": "current_year", "value": "_prior_current_year"}
+            ),
+            on=["index_code", "prior_as_of", "current_year"],
+            how="left",
+        )
         .with_columns(
             revision_since_prior=pl.when(pl.col("_prior_next_year") > 0).then(
                 pl.col("operating_eps_next_year") / pl.col("_prior_next_year") - 1
-            )
+            ),
+            revision_current_year_since_prior=pl.when(pl.col("_prior_current_year") > 0).then(
+                pl.col("operating_eps_current_year") / pl.col("_prior_current_year") - 1
+            ),
+            operating_eps_forward_12m=forward_12m_eps(
+                pl.col("as_of_date"), pl.col("operating_eps_current_year"), pl.col("operating_eps_next_year")
+            ),
+        )
+        .with_columns(
+            pe_gap_vs_sp500=pl.col("operating_pe")
+            - pl.col("operating_pe").filter(pl.col("index_code") == "SP500").first().over("as_of_date"),
         )
         .select(
             "as_of_date",
@@ -455,9 +472,22 @@ def earnings_outlook(index_estimates: pl.LazyFrame) -> pl.LazyFrame:
             "operating_eps_current_year",
             "operating_eps_next_year",
             "revision_since_prior",
+            "revision_current_year_since_prior",
+            "operating_eps_forward_12m",
+            "pe_gap_vs_sp500",
         )
         .sort("index_code", "as_of_date")
     )
+
+
+def forward_12m_eps(as_of: pl.Expr, current_year: pl.Expr, next_year: pl.Expr) -> pl.Expr:
+    """The rolling forward-12-month EPS a strategist quotes: the current- and next-year estimates
+    blended by the months of the current year still ahead of the snapshot, counting the snapshot's
+    own month as elapsed when the snapshot is dated on its last day (a 30 September edition weighs
+    the current year 3/12 and the next 9/12)."""
+    elapsed = as_of.dt.month() - pl.when(as_of.dt.month_end() == as_of).then(0).otherwise(1)
+    weight = (12 - elapsed) / 12
+    return weight * current_year + (1 - weight) * next_year
 
 
 # --------------------------------------------------------------------------------------------

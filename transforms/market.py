@@ -88,9 +88,14 @@ def market_scoreboard(closes: pl.LazyFrame, universe: pl.LazyFrame) -> pl.LazyFr
     returns, up weeks among the last ten (the current week by its sign so far), distance from the
     record closing high and the week-to-date rank among indexes (ETFs where no index is loaded)."""
     weekly = (
-        weekly_returns(closes)
-        .with_columns(prior_9_up=_UP.shift(1).rolling_sum(9).over("symbol"))
-        .select("symbol", "week_start", "prev_week_close", "prior_9_up")
+        index_weekly(weekly_returns(closes))
+        .sort("symbol", "week_start")
+        .with_columns(
+            prior_9_up=pl.col("is_up_week").cast(pl.Int32).shift(1).rolling_sum(9).over("symbol"),
+            prior_streak=pl.col("up_streak").shift(1).over("symbol"),
+            prev_week_close=pl.col("close").shift(1).over("symbol"),
+        )
+        .select("symbol", "week_start", "prev_week_close", "prior_9_up", "prior_streak")
     )
     board = (
         closes.join(weekly, on=["symbol", "week_start"], how="left")
@@ -106,7 +111,14 @@ def market_scoreboard(closes: pl.LazyFrame, universe: pl.LazyFrame) -> pl.LazyFr
         )
         .with_columns(
             up_weeks_last_10=(pl.col("prior_9_up") + (pl.col("wtd_return") > 0).cast(pl.Int32)),
+            up_streak=pl.when(pl.col("wtd_return").is_null())
+            .then(None)
+            .when(pl.col("wtd_return") > 0)
+            .then(pl.col("prior_streak").fill_null(0) + 1)
+            .otherwise(0)
+            .cast(pl.Int32),
             pct_from_record_high=pl.col("close") / pl.col("record_high") - 1,
+            is_record_high=pl.col("close") >= pl.col("record_high"),
             _eligible=pl.when((pl.col("role") == "index").any().over("trade_date"))
             .then(pl.col("role") == "index")
             .otherwise(pl.col("role") == "etf"),
@@ -132,6 +144,8 @@ def market_scoreboard(closes: pl.LazyFrame, universe: pl.LazyFrame) -> pl.LazyFr
         pl.col("up_weeks_last_10").cast(pl.Int32),
         "pct_from_record_high",
         "wtd_rank",
+        "is_record_high",
+        "up_streak",
         "record_high",
         "prev_week_close",
         "prev_year_close",
@@ -196,9 +210,13 @@ def size_spread_monthly(spread_daily: pl.LazyFrame, factors: pl.LazyFrame) -> pl
         )
         .with_columns(spread=pl.col("small_return") - pl.col("large_return"))
         .join(smb, on="month", how="left")
+        .sort("pair", "month")
+        .with_columns(
+            spread_smb_corr_36m=pl.rolling_corr("spread", "ff_smb", window_size=36).over("pair"),
+        )
         .select(
             "month", "pair", "small_symbol", "large_symbol", "small_return", "large_return",
-            "spread", "ff_smb", "last_trade_date",
+            "spread", "ff_smb", "spread_smb_corr_36m", "last_trade_date",
         )
         .sort("pair", "month")
     )

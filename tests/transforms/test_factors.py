@@ -610,6 +610,7 @@ def test_earnings_outlook_columns_years_and_revision():
     assert out.columns == [
         "as_of_date", "index_code", "operating_pe", "growth_5y", "peg",
         "operating_eps_current_year", "operating_eps_next_year", "revision_since_prior",
+        "revision_current_year_since_prior", "operating_eps_forward_12m", "pe_gap_vs_sp500",
     ]
     assert out.height == 4
 
@@ -741,3 +742,15 @@ def test_bucket_output_is_stable_under_input_order():
         short_interest_frame(rows[::-1]), holdings_frame(hold[::-1]), BUCKETS
     ).collect()
     assert_frame_equal(one, two)
+
+
+def test_forward_12m_eps_blends_by_months_left_in_the_year():
+    from transforms.factors import forward_12m_eps
+
+    frame = pl.DataFrame({"d": [date(2025, 9, 30), date(2025, 9, 15), date(2025, 12, 31), date(2025, 1, 10)]})
+    out = frame.select(forward_12m_eps(pl.col("d"), pl.lit(257.99), pl.lit(303.08)).alias("f"))["f"].to_list()
+    # end of September: 9 months elapsed, 3/12 of the current year left; mid-September: 4/12 left
+    assert out[0] == pytest.approx(3 / 12 * 257.99 + 9 / 12 * 303.08)
+    assert out[1] == pytest.approx(4 / 12 * 257.99 + 8 / 12 * 303.08)
+    assert out[2] == pytest.approx(303.08)
+    assert out[3] == pytest.approx(257.99)

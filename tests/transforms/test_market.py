@@ -129,3 +129,25 @@ def test_size_spread_daily_and_monthly_from_real_closes(price_frame):
     large = spy[date(2025, 5, 30)] / spy[date(2025, 4, 30)] - 1
     assert may["small_return"] == pytest.approx(small, abs=1e-12)
     assert may["spread"] == pytest.approx(small - large, abs=1e-12)
+
+
+def test_record_high_flag_and_up_streak_from_real_closes(price_frame):
+    iwm = closes("IWM")
+    board = market.market_scoreboard(_closes(price_frame, AS_OF), _universe()).collect().filter(
+        pl.col("symbol") == "IWM")
+    record_day = max((d for d in iwm if d <= AS_OF), key=lambda d: iwm[d])
+    flagged = board.filter(pl.col("is_record_high"))["as_of_date"].to_list()
+    assert record_day in flagged
+    assert all(iwm[d] >= max(c for e, c in iwm.items() if e <= d) for d in flagged)
+
+    # streak: consecutive up ISO weeks ending with the as-of week (its sign so far)
+    weeks = week_closes({d: c for d, c in iwm.items() if d <= AS_OF})
+    keys = sorted(weeks)
+    streak = 0
+    for i in range(len(keys) - 1, 0, -1):
+        if weeks[keys[i]][1] > weeks[keys[i - 1]][1]:
+            streak += 1
+        else:
+            break
+    row = board.filter(pl.col("as_of_date") == AS_OF).row(0, named=True)
+    assert row["up_streak"] == streak

@@ -1,7 +1,8 @@
 CREATE TABLE IF NOT EXISTS marts.market_scoreboard (
     as_of_date DATE, symbol VARCHAR, name VARCHAR, role VARCHAR, close DOUBLE,
     wtd_return DOUBLE, mtd_return DOUBLE, ytd_return DOUBLE, up_weeks_last_10 INTEGER,
-    pct_from_record_high DOUBLE, wtd_rank INTEGER, record_high DOUBLE, prev_week_close DOUBLE, prev_year_close DOUBLE
+    pct_from_record_high DOUBLE, wtd_rank INTEGER, is_record_high BOOLEAN, up_streak INTEGER,
+    record_high DOUBLE, prev_week_close DOUBLE, prev_year_close DOUBLE
 );
 COMMENT ON TABLE marts.market_scoreboard IS 'Grain: one row per symbol per as-of date (every XNYS session with a close). Price returns as fractions.';
 COMMENT ON COLUMN marts.market_scoreboard.as_of_date IS 'The session the row is as of; uses only closes dated on or before it.';
@@ -15,6 +16,8 @@ COMMENT ON COLUMN marts.market_scoreboard.ytd_return IS 'Close / close on the la
 COMMENT ON COLUMN marts.market_scoreboard.up_weeks_last_10 IS 'Up weeks among the 10 weeks ending with the as-of week; the current week counts by the sign of wtd_return. NULL with fewer than 10 weeks of history.';
 COMMENT ON COLUMN marts.market_scoreboard.pct_from_record_high IS 'Close / highest close to date - 1 (0 on a record close).';
 COMMENT ON COLUMN marts.market_scoreboard.wtd_rank IS '1 = best wtd_return among symbols with role index on that date (etf where no index is loaded); NULL for the others.';
+COMMENT ON COLUMN marts.market_scoreboard.is_record_high IS 'True when the close is the highest close to date.';
+COMMENT ON COLUMN marts.market_scoreboard.up_streak IS 'Consecutive up weeks ending with the as-of week (the current week by the sign of wtd_return; 0 when it is down).';
 COMMENT ON COLUMN marts.market_scoreboard.record_high IS 'Highest close to date.';
 COMMENT ON COLUMN marts.market_scoreboard.prev_week_close IS 'Close on the last session of the previous week (the wtd base).';
 COMMENT ON COLUMN marts.market_scoreboard.prev_year_close IS 'Close on the last session of the previous year (the ytd base).';
@@ -52,7 +55,7 @@ COMMENT ON COLUMN marts.size_spread_daily.large_close IS 'Large-cap close.';
 
 CREATE TABLE IF NOT EXISTS marts.size_spread_monthly (
     month DATE, pair VARCHAR, small_symbol VARCHAR, large_symbol VARCHAR, small_return DOUBLE,
-    large_return DOUBLE, spread DOUBLE, ff_smb DOUBLE, last_trade_date DATE
+    large_return DOUBLE, spread DOUBLE, ff_smb DOUBLE, spread_smb_corr_36m DOUBLE, last_trade_date DATE
 );
 COMMENT ON TABLE marts.size_spread_monthly IS 'Grain: one row per size pair per month (the as-of month month-to-date).';
 COMMENT ON COLUMN marts.size_spread_monthly.month IS 'First day of the month.';
@@ -63,4 +66,5 @@ COMMENT ON COLUMN marts.size_spread_monthly.small_return IS 'Month-end close / p
 COMMENT ON COLUMN marts.size_spread_monthly.large_return IS 'Month-end close / previous month-end close - 1.';
 COMMENT ON COLUMN marts.size_spread_monthly.spread IS 'small_return - large_return.';
 COMMENT ON COLUMN marts.size_spread_monthly.ff_smb IS 'Fama-French SMB for the month (fraction) where loaded.';
+COMMENT ON COLUMN marts.size_spread_monthly.spread_smb_corr_36m IS 'Correlation of spread and ff_smb over the 36 months ending with this one (NULL until 36 months with both).';
 COMMENT ON COLUMN marts.size_spread_monthly.last_trade_date IS 'Last common session in the month so far.';

@@ -50,7 +50,8 @@ COMMENT ON COLUMN marts.inflation_monthly.regime IS 'reheating, disinflation, el
 
 CREATE TABLE IF NOT EXISTS marts.earnings_outlook (
     as_of_date DATE, index_code VARCHAR, operating_pe DOUBLE, growth_5y DOUBLE, peg DOUBLE,
-    operating_eps_current_year DOUBLE, operating_eps_next_year DOUBLE, revision_since_prior DOUBLE
+    operating_eps_current_year DOUBLE, operating_eps_next_year DOUBLE, revision_since_prior DOUBLE,
+    revision_current_year_since_prior DOUBLE, operating_eps_forward_12m DOUBLE, pe_gap_vs_sp500 DOUBLE
 );
 COMMENT ON TABLE marts.earnings_outlook IS 'Grain: one row per estimate snapshot (edition date) per index.';
 COMMENT ON COLUMN marts.earnings_outlook.as_of_date IS 'Edition date of the estimates.';
@@ -68,6 +69,10 @@ CREATE TABLE IF NOT EXISTS marts.factor_monthly (
     si_large_dtc DOUBLE, pe_small DOUBLE, pe_large DOUBLE, eps_rev_small DOUBLE, eps_rev_large DOUBLE,
     si_settlement_date DATE, outlook_small_as_of DATE, outlook_large_as_of DATE
 );
+COMMENT ON COLUMN marts.earnings_outlook.revision_current_year_since_prior IS 'operating_eps_current_year / the prior edition''s value for the same year - 1.';
+COMMENT ON COLUMN marts.earnings_outlook.operating_eps_forward_12m IS 'Rolling forward-12-month operating EPS: current and next year blended by the months of the year still ahead (transforms.factors.forward_12m_eps).';
+COMMENT ON COLUMN marts.earnings_outlook.pe_gap_vs_sp500 IS 'operating_pe minus the S&P 500''s operating_pe in the same edition (SP600 row: the small-minus-large P/E gap).';
+
 COMMENT ON TABLE marts.factor_monthly IS 'Grain: one row per month: the IWM/SPY size spread beside inflation, short interest by bucket and the earnings outlook. The table to open first.';
 COMMENT ON COLUMN marts.factor_monthly.month IS 'First day of the month.';
 COMMENT ON COLUMN marts.factor_monthly.small_return IS 'IWM monthly price return.';
