@@ -10,7 +10,8 @@ rows dropped. Bad input raises ``sources.errors.BadInput`` naming the file, the 
 the record / cell for JSON and xlsx), the field, what was found and what was expected.
 
 One module per format family: ``prices``, ``cpi``, ``short_interest``, ``holdings``, ``factors``,
-``estimates`` (S&P DJI workbook) and ``generic_estimates_csv``.
+``estimates`` (S&P DJI workbook), ``generic_estimates_csv`` and ``yahoo_chart`` (the Yahoo chart API
+v8 JSON that the live Yahoo source lands).
 """
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ from collections.abc import Callable
 import polars as pl
 
 from sources.errors import BadInput
-from sources.formats import cpi, estimates, factors, generic_estimates_csv, holdings, prices, short_interest
+from sources.formats import (
+    cpi,
+    estimates,
+    factors,
+    generic_estimates_csv,
+    holdings,
+    prices,
+    short_interest,
+    yahoo_chart,
+)
 from sources.formats._common import lines_of
 from sources.formats.estimates import edition_notice
 
@@ -33,6 +43,7 @@ Parser = Callable[[bytes, str], pl.DataFrame]
 # (dataset, format) → parser
 PARSERS: dict[tuple[str, str], Parser] = {
     **{("prices", f): p for f, p in prices.PARSERS.items()},
+    **{("prices", f): p for f, p in yahoo_chart.PARSERS.items()},
     **{("cpi", f): p for f, p in cpi.PARSERS.items()},
     **{("short_interest", f): p for f, p in short_interest.PARSERS.items()},
     **{("holdings", f): p for f, p in holdings.PARSERS.items()},
@@ -45,7 +56,7 @@ ACCEPTED = {
     "prices": "Yahoo CSV (Date,Open,High,Low,Close,Adj Close,Volume); yfinance flattened (Date,Close,High,Low,"
     "Open,Volume); yfinance multi-row header (Price/Ticker/Date rows); wide closes (Date,<SYM>,…); Stooq "
     "(Date,Open,High,Low,Close,Volume or <TICKER>,<PER>,<DATE>,…); FRED (observation_date,SP500); "
-    "Alpha Vantage (timestamp,open,high,low,close,volume)",
+    "Alpha Vantage (timestamp,open,high,low,close,volume); Yahoo chart API v8 JSON (chart.result[])",
     "cpi": "FRED CSV (date,value or observation_date,<SERIES>); FRED series/observations JSON; "
     "Date,Index,Inflation (BLS CUUR0000SA0); BLS API v2 JSON",
     "short_interest": "FINRA pipe-delimited (accountingYearMonthNumber|symbolCode|…|settlementDate); "
@@ -99,6 +110,9 @@ def _detect_json(data: bytes, filename: str, dataset: str | None) -> tuple[str, 
         obj = json.loads(bytes(data).decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadInput(filename, f"not valid JSON ({exc})", expected=_accepted(dataset)) from exc
+    fmt = yahoo_chart.sniff_json(obj)
+    if fmt:
+        return "prices", fmt
     fmt = cpi.sniff_json(obj)
     if fmt:
         return "cpi", fmt
