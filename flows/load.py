@@ -221,13 +221,26 @@ def source_health(con, run) -> None:
             if sentinels:
                 message += f"; {sentinels} FINRA 999.99 sentinels at the newest settlement (stored as NULL)"
             rows.append((source, dataset, status, newest, stale, message, expected, sentinels, held))
+    previous = {(r[0], r[1]): r[2] for r in con.execute(
+        "SELECT source, dataset, last_success_at FROM meta.source_health").fetchall()}
+    failed = {(s, d): why for s, d, why in getattr(run, "source_failures", [])}
     con.execute("DELETE FROM meta.source_health")
+    for (source, dataset), why in failed.items():
+        if not any(r[0] == source and r[1] == dataset for r in rows):
+            rows.append((source, dataset, "failed", None, None, "", CADENCE_DAYS[dataset], None, 0))
+        run.health_notes.append(f"{source}/{dataset} could not be fetched: {why}")
     for source, dataset, status, newest, stale, message, expected, sentinels, held in rows:
+        last_success = None if (source, dataset) in failed else "now"
+        if (source, dataset) in failed:
+            status = "failed"
+            message = f"fetch failed: {failed[(source, dataset)]}" + (f"; {message}" if message else "")
         con.execute(
             "INSERT INTO meta.source_health BY NAME SELECT ? AS source, ? AS dataset, ? AS status, "
-            "now() AS last_success_at, ? AS newest_observation, ? AS staleness_days, ? AS message, "
-            "now() AS checked_at, ? AS run_id, ? AS expected_every_days, ? AS sentinel_count, ? AS rows_held",
-            [source, dataset, status, newest, stale, message, run.run_id, expected, sentinels, held],
+            "CASE WHEN ? THEN now() ELSE ?::TIMESTAMPTZ END AS last_success_at, ? AS newest_observation, "
+            "? AS staleness_days, ? AS message, now() AS checked_at, ? AS run_id, ? AS expected_every_days, "
+            "? AS sentinel_count, ? AS rows_held",
+            [source, dataset, status, last_success is not None, previous.get((source, dataset)), newest, stale,
+             message, run.run_id, expected, sentinels, held],
         )
     con.execute(db.sql_file("meta_source_disagreements.sql"), {"as_of": run.as_of, "run_id": run.run_id})
     found = con.execute("SELECT count(*), count(DISTINCT symbol) FROM meta.source_disagreements").fetchall()[0]

@@ -68,6 +68,7 @@ class RunResult:
     docs_records: list = field(default_factory=list)  # what Data Docs render for this run
     docs_index: str | None = None
     health_notes: list[str] = field(default_factory=list)
+    source_failures: list[tuple[str, str, str]] = field(default_factory=list)  # (source, dataset, why)
 
 
 def new_run_id() -> str:
@@ -106,9 +107,13 @@ def _sources(profile: str, config: Config):
 
 
 @task(name="collect")
-def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict, pending: list[dict]) -> list[Batch]:
-    """Inbox files, landed files with rows that have become public since, and source batches."""
+def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict, pending: list[dict],
+            run: RunResult | None = None) -> list[Batch]:
+    """Inbox files, landed files with rows that have become public since, and source batches.
+    A source that stays unavailable after its retries is recorded (``run.source_failures``) and
+    the run goes on with the others; its cursor does not move."""
     from sources.base import parse_payload
+    from sources.errors import SourceUnavailable
 
     batches = scan_inbox(home)
     for p in pending:
@@ -118,7 +123,12 @@ def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict
                              landing_path=p["path"], since=p["since"]))
     for source in _sources(profile, config):
         for dataset in DATASETS:
-            batches.extend(source.fetch(dataset, as_of, cursors.get((source.name, dataset))))
+            try:
+                batches.extend(source.fetch(dataset, as_of, cursors.get((source.name, dataset))))
+            except SourceUnavailable as exc:
+                log.warning("source %s unavailable for %s: %s", source.name, dataset, exc)
+                if run is not None:
+                    run.source_failures.append((source.name, dataset, str(exc)))
     return batches
 
 
@@ -210,7 +220,7 @@ def run_pipeline(as_of: date | None, profile: str, home: Home, config: Config | 
             pending = pending_landed(con, as_of)
         finally:
             con.close()
-        batches = collect(home, config, profile, as_of, cursors, pending)
+        batches = collect(home, config, profile, as_of, cursors, pending, run)
         outcomes = validate(batches, config, as_of)
         load(home, config, run, batches, outcomes, started)
         publish_snapshot(home, run)
