@@ -90,6 +90,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             rel = str(target.relative_to(home.root))
             if outcome is not None:
                 validation_rows.append(_validation_rows(run.run_id, b, rel, outcome))
+                _docs(run, started, rel, outcome)
             landing_rows.append(_landing_row(b, rel, run.run_id, "quarantined", None, None))
             continue
         if b.landing_path is not None or replay:
@@ -99,6 +100,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             seen.add(b.sha256)
             if outcome is not None:
                 validation_rows.append(_validation_rows(run.run_id, b, rel, outcome))
+                _docs(run, started, rel, outcome)
         rows, newest, held = usable_rows(b, run.as_of, config.publication_lag)
         through = max(run.as_of, b.since) if b.since else run.as_of
         if b.landing_path is None and not replay:
@@ -129,6 +131,26 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             "received_at": pl.Datetime("us", "UTC"), "size_bytes": pl.Int64, "row_count": pl.Int64,
             "loaded_through": pl.Date, "newest_available": pl.Date}))
     return journal
+
+
+def _docs(run, started: datetime, landing_file: str, outcome) -> None:
+    """Keep what Data Docs render for this run (built once the run has committed)."""
+    from expectations.docs import DocsRecord
+
+    run.docs_records.append(DocsRecord.from_outcome(run.run_id, started, landing_file, outcome))
+
+
+def build_docs(home: Home, run) -> None:
+    """Render this run's validation results into ``docs/`` (offline HTML). A failure here is
+    reported, never fails the run: the data is already committed."""
+    if not run.docs_records:
+        return
+    from expectations.docs import build_data_docs
+
+    try:
+        run.docs_index = str(build_data_docs(home.docs, run.docs_records))
+    except Exception as exc:  # pragma: no cover - reported, not raised
+        run.health_notes.append(f"Data Docs were not rebuilt: {type(exc).__name__}: {exc}")
 
 
 def pending_landed(con, as_of: date) -> list[dict]:
@@ -164,6 +186,7 @@ def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame]) -> Non
         options = {"symbols_with_prices": with_prices} if name == "market_scoreboard" else {}
         outcome = validate_mart(name, frame, **options)
         run.mart_outcomes.append(outcome)
+        _docs(run, datetime.now(timezone.utc), f"marts.{name}", outcome)
         fake = Batch(source="marts", dataset=f"marts.{name}", name=name, payload=b"", format="table")
         db.append_meta(con, "validations", _validation_rows(run.run_id, fake, f"marts.{name}", outcome))
         broken += [f"marts.{name}: {c.describe()}" for c in outcome.errors]

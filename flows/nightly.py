@@ -22,7 +22,7 @@ from capspread.config import Config, Home, known_at_for
 from flows.artifacts import publish_run_artifacts, report_failure, report_quarantine, run_logger
 from flows.deploy import no_backfill_running, warehouse_slot
 from flows.landing import scan_inbox, write_journal
-from flows.load import apply_batches, finish_run, pending_landed
+from flows.load import apply_batches, build_docs, finish_run, pending_landed
 from sources.base import Batch
 from sources.schemas import DATASETS, DATE_COLUMN
 from transforms.calendar import is_session
@@ -162,6 +162,7 @@ def load(home: Home, config: Config, run: RunResult, batches: list[Batch], outco
         journal = write_journal(home, run.run_id, run.as_of, known_at, started, run.profile, entries)
         con.execute("COMMIT")
         run.snapshot = str(home.snapshot)
+        build_docs(home, run)
     except BaseException:
         try:
             con.execute("ROLLBACK")

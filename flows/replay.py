@@ -17,7 +17,7 @@ from prefect import flow
 
 from capspread.config import Config, Home
 from flows.landing import read_journals
-from flows.load import apply_batches, finish_run
+from flows.load import apply_batches, build_docs, finish_run
 from flows.nightly import RunResult, exclusive, new_run_id, publish_snapshot
 from sources.base import Batch, parse_payload
 from sources.schemas import DATASETS
@@ -93,6 +93,7 @@ def replay(home: Home, dataset: str | None = None, config: Config | None = None)
                 db.upsert_load_state(con, source, d, cursor, run.run_id)
             finish_run(con, config, run, started, flow="replay")
             con.execute("COMMIT")
+            build_docs(home, run)
         except BaseException:
             try:
                 con.execute("ROLLBACK")
