@@ -13,11 +13,13 @@ SAMPLE_QUERY = (
 
 
 def print_summary(result, home: Home, console: Console) -> None:
-    colour = {"success": "green", "quarantined": "yellow"}.get(result.status, "red")
+    colour = {"success": "green", "quarantined": "yellow", "skipped": "cyan"}.get(result.status, "red")
     console.print(
         f"[bold]capspread run[/bold] {result.run_id}  as of [bold]{result.as_of}[/bold]  profile {result.profile}  "
         f"[{colour}]{result.status}[/{colour}]  ({result.seconds:.1f} s)"
     )
+    if result.message:
+        console.print(result.message)
     t = Table(title="datasets", title_justify="left")
     for col in ("dataset", "batches", "rows", "core Δ", "checks ok", "failed", "quarantined", "seen before"):
         t.add_column(col, justify="right" if col != "dataset" else "left")
