@@ -111,4 +111,8 @@ def replay(home: Home, dataset: str | None = None, config: Config | None = None)
 @flow(name="replay", log_prints=False)
 def replay_flow(dataset: str | None = None, home: str | None = None) -> RunResult:
     """Rebuild the warehouse from landing/ alone (contract §2 ``capspread replay``)."""
-    return replay(Home.from_env(home), dataset)
+    from flows.deploy import no_backfill_running
+
+    where = Home.from_env(home)
+    with no_backfill_running(where):
+        return replay(where, dataset)
