@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from capspread.config import Home
@@ -27,55 +27,148 @@ def land(home: Home, batch: Batch) -> Path:
 
 
 def quarantine(home: Home, run_id: str, batch: Batch, reasons: list[str]) -> Path:
-    """Move a rejected batch to ``quarantine/<run_id>/<dataset>/`` with a readable reason file."""
+    """Move a rejected batch to ``quarantine/<run_id>/<dataset>/`` with a readable reason file.
+
+    The payload keeps its (sanitised) name; a second file of the same name in the same run gets
+    ``-2``, ``-3`` … before its extension instead of overwriting the first. The reason file
+    ``<name>.reason.txt`` names the file, the row or cell, what was found and what was expected.
+    """
     folder = home.quarantine / run_id / batch.dataset
     folder.mkdir(parents=True, exist_ok=True)
-    safe = re.sub(r"[^A-Za-z0-9._^-]+", "_", batch.name) or "payload"
+    safe = re.sub(r"[^A-Za-z0-9._^-]+", "_", batch.name).strip(".") or "payload"
     target = folder / safe
+    n = 1
+    while target.exists() or target.with_name(f"{target.name}.reason.txt").exists():
+        n += 1
+        stem, dot, ext = safe.rpartition(".")
+        target = folder / (f"{stem}-{n}.{ext}" if dot and stem else f"{safe}-{n}")
     target.write_bytes(batch.payload)
-    reason = folder / f"{safe}.reason.txt"
+    reason = target.with_name(f"{target.name}.reason.txt")
     lines = [
         f"file: {batch.inbox_path or batch.name}",
         f"source: {batch.source}",
         f"dataset: {batch.dataset}",
+        f"format: {batch.format}",
         f"sha256: {batch.sha256}",
+        f"size_bytes: {len(batch.payload)}",
         f"run: {run_id}",
         f"quarantined_at: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
         "",
         "why:",
         *[f"- {r}" for r in reasons],
-        "",
-        "Fix the file and drop it into the inbox again; nothing of it was loaded.",
     ]
+    error = batch.error
+    if isinstance(error, BadInput):
+        lines += ["", "where:"]
+        if error.row is not None:
+            lines.append(f"  row: {error.row}")
+        if error.field is not None:
+            lines.append(f"  field: {error.field}")
+        if error.found is not None:
+            lines.append(f"  found: {error.found!r}")
+        if error.expected is not None:
+            lines.append(f"  expected: {error.expected}")
+    lines += ["", "Fix the file and drop it into the inbox again; nothing of it was loaded."]
     reason.write_text("\n".join(lines) + "\n")
     if batch.inbox_path:
         Path(batch.inbox_path).unlink(missing_ok=True)
     return target
 
 
-def scan_inbox(home: Home) -> list[Batch]:
-    """Every file in ``inbox/<dataset>/``, parsed by content; unparseable files carry their error."""
-    from sources import formats
+def _skipped(path: Path) -> bool:
+    """Hidden files and a spreadsheet's lock files (``~$book.xlsx``) are not inbox files."""
+    return path.name.startswith((".", "~$")) or not path.is_file()
 
+
+def _detect(formats, payload: bytes, name: str, dataset: str) -> tuple[str, str]:
+    """(dataset, format) by content. A two-column FRED CSV of a series not known as an index
+    (``observation_date,WILL5000IND``) reads as CPI by default; dropped in ``inbox/prices/`` it is
+    taken as the price series the folder says it is."""
+    try:
+        found, fmt = formats.detect(payload, name)
+    except BadInput as first:
+        try:  # the same refusal, with the formats of the folder's dataset as what was expected
+            formats.detect(payload, name, dataset)
+        except BadInput as exc:
+            raise exc from None
+        raise first
+    if found != dataset and fmt == "fred_csv" and dataset == "prices":
+        found, fmt = formats.detect(payload, name, dataset)
+    return found, fmt
+
+
+def _first_line(payload: bytes, name: str) -> str:
+    from sources.formats._common import lines_of
+
+    try:
+        return next((line for line in lines_of(payload[:65536], name) if line.strip()), "")
+    except BadInput:
+        return ""
+
+
+def _unrecognised(exc: BadInput, payload: bytes, name: str) -> BadInput:
+    """A file no format recognises: say so when its header is split by another delimiter."""
+    header = _first_line(payload, name)
+    for sep, what in ((";", "semicolons"), ("\t", "tabs")):
+        if sep in header and "," not in header and "|" not in header:
+            return BadInput(exc.file, f"{exc.message}: the header is separated by {what} ({sep!r}), not commas",
+                            row=exc.row, field=exc.field, found=exc.found,
+                            expected="comma-separated fields (FINRA files: '|'): " + (exc.expected or ""))
+    return exc
+
+
+def _no_rows(payload: bytes, name: str) -> BadInput:
+    """A file that parsed to nothing: a header without data rows (or rows with empty values only)."""
+    from sources.formats._common import lines_of
+
+    text_like = payload.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] not in (b"{", b"[") and payload[:4] != b"PK\x03\x04"
+    numbered = [(i + 1, line) for i, line in enumerate(lines_of(payload, name)) if line.strip()] if text_like else []
+    if not numbered:
+        return BadInput(name, "the file holds no observations", expected="at least one observation")
+    row, last = numbered[-1]
+    return BadInput(name, "no data rows: nothing under the header but empty values" if len(numbered) > 1
+                    else "no data rows: the file holds only its header",
+                    row=row, found=last[:120], expected="at least one data row under the header")
+
+
+def scan_inbox(home: Home, today: date | None = None) -> list[Batch]:
+    """Every file in ``inbox/<dataset>/``, parsed by content; unparseable files carry their error.
+
+    A file is refused (``batch.error``) when its content is another dataset's, when it cannot be
+    parsed, when it holds no data rows, or when an observation is dated after the day the run
+    happens (``today``, UTC, plus one day for time zones): nothing can come from the future.
+    """
+    from sources import formats
+    from sources.formats._common import dates_not_after
+
+    limit = (today or datetime.now(timezone.utc).date()) + timedelta(days=1)
     batches: list[Batch] = []
     for dataset in DATASETS:
         folder = home.inbox / dataset
         if not folder.is_dir():
             continue
-        for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        for path in sorted(p for p in folder.iterdir() if not _skipped(p)):
             payload = path.read_bytes()
             batch = Batch(source="inbox", dataset=dataset, name=path.name, payload=payload, format="unknown",
                           inbox_path=str(path))
             try:
-                found, fmt = formats.detect(payload, path.name)
-                batch.format = fmt
-                if found != dataset:
-                    raise BadInput(str(path), f"content is a {found} file ({fmt}) but it was dropped in inbox/{dataset}/",
-                                   expected=f"a {dataset} format, or move it to inbox/{found}/")
-                batch.frame = formats.parse(payload, path.name, dataset)
+                with dates_not_after(limit):
+                    try:
+                        found, fmt = _detect(formats, payload, path.name, dataset)
+                    except BadInput as exc:
+                        raise _unrecognised(exc, payload, path.name) from None
+                    batch.format = fmt
+                    if found != dataset:
+                        raise BadInput(path.name, f"content is a {found} file ({fmt}) but it was dropped in "
+                                       f"inbox/{dataset}/", expected=f"a {dataset} format, or move it to inbox/{found}/")
+                    frame = formats.parse(payload, path.name, dataset)
+                if frame.is_empty():
+                    raise _no_rows(payload, path.name)
+                batch.frame = frame
             except BadInput as exc:
-                if not exc.file.endswith(path.name):
-                    exc = BadInput(str(path), exc.reason())
+                if not exc.file.startswith(path.name):  # the reason must name the file (``x.zip!member`` does)
+                    exc = BadInput(path.name, f"{exc.file}: {exc.message}", row=exc.row, field=exc.field,
+                                   found=exc.found, expected=exc.expected)
                 batch.error = exc
             batches.append(batch)
     return batches

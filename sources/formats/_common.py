@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import date
 from pathlib import PurePath
 
 import polars as pl
 
 from sources.errors import BadInput
-from sources.schemas import KEYS, SCHEMAS, conform
+from sources.schemas import DATE_COLUMN, KEYS, SCHEMAS, conform
 
 LINE = "_line"  # 1-based line number of the row in the file (internal column, dropped by finish())
+
+UTF8_HINT = "UTF-8 text (in a spreadsheet: save as 'CSV UTF-8')"
+
+# the last date an observation may carry (set by the inbox scan: the day the run happens)
+_NOT_AFTER: ContextVar[date | None] = ContextVar("capspread_formats_not_after", default=None)
 
 # tokens that never name a symbol / series when found in a file name
 _NAME_STOPWORDS = {
@@ -30,18 +38,34 @@ _NAME_STOPWORDS = {
 
 
 def decode(data: bytes, filename: str) -> str:
-    """Bytes → text with a leading BOM removed and every line ending turned into ``\\n``."""
+    """Bytes → text with a leading BOM removed and every line ending turned into ``\\n``.
+
+    Every text format is read as UTF-8 (with or without a BOM). Anything else is refused with
+    ``BadInput`` naming the line and the first byte that is not UTF-8: guessing a legacy code page
+    would silently garble names. An incomplete multi-byte character at the very end is dropped, so
+    that a prefix of a valid file (format detection reads the first 64 KiB) still decodes.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"{filename}: expected bytes, got {type(data).__name__}")
     raw = bytes(data)
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - latin-1 never fails
-        text = raw.decode("latin-1")
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise BadInput(filename, "the file is UTF-16 text (a spreadsheet's 'Unicode text' export)", row=1,
+                       found=raw[:2], expected=UTF8_HINT)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data" and exc.start >= len(raw) - 3:
+            text = raw[: exc.start].decode("utf-8-sig")
+        else:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise BadInput(
+                filename,
+                f"not UTF-8 text: byte 0x{raw[exc.start]:02x} (byte {column} of the line) cannot be decoded",
+                row=line,
+                found=raw[max(exc.start - 20, 0) : exc.start + 20],
+                expected=UTF8_HINT,
+            ) from exc
     if text.startswith("\ufeff"):
         text = text[1:]
     return text.replace("\r\n", "\n").replace("\r", "\n")
@@ -220,17 +244,66 @@ def to_date(
     formats: Sequence[str] = ("iso", "iso_time", "mdy", "ymd8"),
     expected: str = "a date like 2025-01-31, 1/31/2025 or 20250131",
 ) -> pl.DataFrame:
-    """Parse ``column`` into a Date column ``target``; a missing or unparsable date raises BadInput."""
+    """Parse ``column`` into a Date column ``target``; a missing or unparsable date raises BadInput,
+    and so does a date after ``not_after()`` when an inbox scan set it."""
     field = field or column
     target = target or column
     parsed = frame.select(date_expr(column, formats).alias("d"))["d"]
     _raise_first_bad(frame, parsed.is_null(), column, filename, field, expected)
-    return frame.with_columns(parsed.alias(target))
+    frame = frame.with_columns(parsed.alias(target))
+    check_not_after(frame, target, filename, field)
+    return frame
 
 
 def check_month_start(frame: pl.DataFrame, column: str, raw_column: str, filename: str, field: str) -> None:
     bad = frame[column].dt.day() != 1
     _raise_first_bad(frame, bad.fill_null(False), raw_column, filename, field, "the first day of a month")
+
+
+# ----------------------------------------------------------------------------------------------
+# observations from the future
+
+
+@contextmanager
+def dates_not_after(day: date | None) -> Iterator[None]:
+    """While active, parsers refuse an observation dated after ``day`` (the day a run actually
+    happens: nothing can have been observed later), naming its line. Without it (replay, live
+    payloads) no such check is made here; the landing suites still make it."""
+    token = _NOT_AFTER.set(day)
+    try:
+        yield
+    finally:
+        _NOT_AFTER.reset(token)
+
+
+def not_after() -> date | None:
+    """The date limit set by ``dates_not_after`` (None when unset)."""
+    return _NOT_AFTER.get()
+
+
+def future_date_error(filename: str, day: date, *, row: int | None, field: str | None) -> BadInput:
+    limit = not_after()
+    return BadInput(
+        filename,
+        "date after the day of the run (an observation cannot come from the future)",
+        row=row,
+        field=field,
+        found=day.isoformat(),
+        expected=f"a date on or before {limit.isoformat() if limit else 'today'}",
+    )
+
+
+def check_not_after(frame: pl.DataFrame, column: str, filename: str, field: str | None = None) -> None:
+    """Refuse the first row (in file order) whose ``column`` date lies after ``not_after()``."""
+    limit = not_after()
+    if limit is None or column not in frame.columns or not frame.height:
+        return
+    late = frame.filter(pl.col(column) > limit)
+    if late.height:
+        if LINE in late.columns:
+            late = late.sort(LINE, nulls_last=True)
+        row = late.row(0, named=True)
+        raise future_date_error(filename, row[column], row=row.get(LINE), field=field or column)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,6 +329,7 @@ def finish(
         frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias(LINE))
     frame = frame.select([*schema, LINE])
     typed = conform(dataset, frame).with_columns(frame[LINE])
+    check_not_after(typed, DATE_COLUMN[dataset], filename)
     typed = typed.unique(subset=list(schema), keep="first", maintain_order=True)
     if check_conflicts:
         dup = typed.filter(pl.struct(key).is_duplicated())

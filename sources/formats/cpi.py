@@ -21,6 +21,7 @@ day of a month.
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import polars as pl
 
@@ -29,8 +30,10 @@ from sources.formats._common import (
     LINE,
     check_month_start,
     finish,
+    future_date_error,
     lines_of,
     norm,
+    not_after,
     read_rows,
     series_from_filename,
     split_csv_line,
@@ -75,10 +78,20 @@ def _series_or_fail(filename: str) -> str:
     return series
 
 
+def _check_positive(frame: pl.DataFrame, filename: str, field: str) -> None:
+    """A price index level is above zero (an empty value, meaning not published, is allowed)."""
+    bad = frame.filter(pl.col("value") <= 0)
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise BadInput(filename, "index level not above zero", row=row.get(LINE), field=field, found=row["value"],
+                       expected="a positive index level")
+
+
 def _finish_csv(frame: pl.DataFrame, filename: str, date_label: str, value_label: str, series: str) -> pl.DataFrame:
     frame = to_date(frame, "ref_raw", filename, field=date_label, target="ref_month")
     check_month_start(frame, "ref_month", "ref_raw", filename, date_label)
     frame = to_float(frame, "value", filename, field=value_label, null_tokens=_NULLS)
+    _check_positive(frame, filename, value_label)
     frame = frame.with_columns(
         pl.lit(series).alias("series_id"), pl.lit(None, dtype=pl.Date).alias("realtime_start")
     )
@@ -154,9 +167,18 @@ def parse_fred_json(data: bytes, filename: str) -> pl.DataFrame:
         if not isinstance(ob, dict) or not _month_start(ob.get("date")):
             raise _bad_json(filename, f"{where}.date", ob.get("date") if isinstance(ob, dict) else ob,
                             "YYYY-MM-01")
+        try:
+            day = date.fromisoformat(ob["date"])
+        except ValueError:
+            raise _bad_json(filename, f"{where}.date", ob["date"], "a real date YYYY-MM-01") from None
+        limit = not_after()
+        if limit is not None and day > limit:
+            raise future_date_error(filename, day, row=None, field=f"{where}.date")
         value = _float_or_none(ob.get("value"), (".",))
         if value == "bad":
             raise _bad_json(filename, f"{where}.value", ob.get("value"), "a number or '.'")
+        if value is not None and value <= 0:
+            raise _bad_json(filename, f"{where}.value", ob.get("value"), "a positive index level or '.'")
         rows["series_id"].append(series)
         rows["ref_month"].append(ob["date"])
         rows["value"].append(value)
@@ -198,6 +220,11 @@ def parse_bls_json(data: bytes, filename: str) -> pl.DataFrame:
             value = _float_or_none(item.get("value"))
             if value == "bad":
                 raise _bad_json(filename, f"{where}.value", item.get("value"), "a number or '-'")
+            if value is not None and value <= 0:
+                raise _bad_json(filename, f"{where}.value", item.get("value"), "a positive index level or '-'")
+            limit = not_after()
+            if limit is not None and date(int(year), int(period[1:]), 1) > limit:
+                raise future_date_error(filename, date(int(year), int(period[1:]), 1), row=None, field=f"{where}.year")
             rows["series_id"].append(sid)
             rows["ref_month"].append(f"{year}-{period[1:]}-01")
             rows["value"].append(value)

@@ -35,7 +35,7 @@ from datetime import date, datetime
 import polars as pl
 
 from sources.errors import BadInput
-from sources.formats._common import LINE, finish
+from sources.formats._common import LINE, finish, future_date_error, not_after
 
 Grid = list[list[object]]
 
@@ -88,11 +88,13 @@ def _estimates_sheet(wb, filename: str):
 
 def _edition_date(grid: Grid, filename: str) -> date:
     for r in range(min(8, len(grid))):
-        for value in grid[r]:
-            if isinstance(value, datetime):
-                return value.date()
-            if isinstance(value, date):
-                return value
+        for c, value in enumerate(grid[r]):
+            if isinstance(value, (datetime, date)):
+                day = value.date() if isinstance(value, datetime) else value
+                limit = not_after()
+                if limit is not None and day > limit:
+                    raise future_date_error(filename, day, row=r + 1, field=f"{_coord(r, c)} (edition date)")
+                return day
     raise BadInput(filename, "no edition date in the top rows of the ESTIMATES sheet", row=1,
                    expected="a date cell such as 9/30/2025 near the top")
 

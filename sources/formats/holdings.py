@@ -29,7 +29,18 @@ from datetime import datetime
 import polars as pl
 
 from sources.errors import BadInput
-from sources.formats._common import LINE, finish, lines_of, norm, read_rows, split_csv_line, stem_of, to_float
+from sources.formats._common import (
+    LINE,
+    finish,
+    future_date_error,
+    lines_of,
+    norm,
+    not_after,
+    read_rows,
+    split_csv_line,
+    stem_of,
+    to_float,
+)
 
 FUND_NAMES = {
     "ishares russell 2000 etf": "IWM",
@@ -76,9 +87,13 @@ def _as_of(lines: list[str], filename: str):
             text = fields[1].strip() if len(fields) > 1 else ""
             for fmt in ("%b %d, %Y", "%B %d, %Y", "%d/%b/%Y", "%m/%d/%Y", "%Y-%m-%d"):
                 try:
-                    return datetime.strptime(text, fmt).date()
+                    day = datetime.strptime(text, fmt).date()
                 except ValueError:
                     continue
+                limit = not_after()
+                if limit is not None and day > limit:
+                    raise future_date_error(filename, day, row=i + 1, field="Fund Holdings as of")
+                return day
             raise BadInput(filename, "unreadable holdings date", row=i + 1, field="Fund Holdings as of",
                            found=text, expected='a date like "May 05, 2026"')
     raise BadInput(filename, "no 'Fund Holdings as of' line", expected='Fund Holdings as of,"May 05, 2026"')

@@ -114,11 +114,33 @@ def _symbol_or_fail(filename: str) -> str:
     return symbol
 
 
+# price columns that must be > 0 (as the landing suite requires) and those that must be >= 0
+_POSITIVE = ("open", "close")
+_NOT_NEGATIVE = ("high", "low", "adj_close", "volume")
+
+
 def _typed(frame: pl.DataFrame, filename: str, labels: dict[str, str]) -> pl.DataFrame:
-    """Cast the price columns present in ``frame`` (strings) and add null ones for the rest."""
+    """Cast the price columns present in ``frame`` (strings) and add null ones for the rest.
+
+    A price that is not positive (open, close) or negative (high, low, adj close) and a negative
+    volume raise ``BadInput`` naming the line: no traded price or volume is below zero."""
     for col in PRICE_COLUMNS:
         if col in frame.columns:
             frame = to_float(frame, col, filename, field=labels.get(col, col), null_tokens=_NULL_TOKENS)
+            strict = col in _POSITIVE
+            bad = (pl.col(col) <= 0) if strict else (pl.col(col) < 0)
+            wrong = frame.filter(bad.fill_null(False))
+            if wrong.height:
+                row = wrong.sort(LINE).row(0, named=True) if LINE in wrong.columns else wrong.row(0, named=True)
+                what = "volume" if col == "volume" else "price"
+                raise BadInput(
+                    filename,
+                    f"{'zero or negative' if strict else 'negative'} {what}",
+                    row=row.get(LINE),
+                    field=labels.get(col, col),
+                    found=row[col],
+                    expected=f"a {'positive' if strict else 'non-negative'} {what}",
+                )
         else:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias(col))
     return frame
@@ -263,7 +285,7 @@ def parse_wide_closes(data: bytes, filename: str) -> pl.DataFrame:
     for j, symbol in enumerate(symbols, start=1):
         part = frame.select([LINE, "trade_date", pl.col(f"c{j}").alias("close")])
         part = to_float(part, "close", filename, field=symbol, null_tokens=(*_NULL_TOKENS, "."))
-        part = part.filter(pl.col("close").is_not_null())
+        part = _typed(part.filter(pl.col("close").is_not_null()), filename, {"close": symbol})
         parts.append(part.with_columns(pl.lit(symbol).alias("symbol")))
     frame = pl.concat(parts) if parts else frame
     frame = _typed(frame, filename, {})

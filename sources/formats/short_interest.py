@@ -57,6 +57,11 @@ def _typed(frame: pl.DataFrame, filename: str) -> pl.DataFrame:
     for target in (*_INTS, "days_to_cover"):
         source = next(k for k, v in FIELDS.items() if v == target)
         frame = to_float(frame, target, filename, field=source, thousands=True)
+        negative = frame[target].is_not_null() & (frame[target] < 0)
+        if negative.any():
+            row = frame.filter(negative).row(0, named=True)
+            raise BadInput(filename, f"negative {source}", row=row[LINE], field=source, found=row[target],
+                           expected="a number of zero or more")
         if target in _INTS:
             col = frame[target]
             fractional = col.is_not_null() & (col != col.round(0))
