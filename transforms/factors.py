@@ -270,7 +270,7 @@ def _vintage_order(frame: pl.LazyFrame) -> list[str]:
     then the vendor ``vintage``) where the table has them, then ``known_at`` — so a backfill that
     loads an older vintage after a newer one still picks the newer value."""
     names = frame.collect_schema().names()
-    return [c for c in ("available_on", "vintage") if c in names] + ["known_at"]
+    return [c for c in ("available_on", "vintage") if c in names] + ["known_at"] + (["_seq"] if "_seq" in names else [])
 
 
 def _latest_vintage(cpi: pl.LazyFrame) -> pl.LazyFrame:

@@ -133,7 +133,9 @@ def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.Data
 def read_core(con: duckdb.DuckDBPyConnection, dataset: str, as_of: date) -> pl.LazyFrame:
     """A core table as seen on the evening of ``as_of`` (``available_on <= as_of``)."""
     table = CORE_TABLE[dataset]
-    rel = con.sql(f"SELECT * FROM core.{table} WHERE available_on <= $as_of", params={"as_of": as_of})
+    # CPI is append-only: rowid orders the vintages the pipeline learned at the same moment
+    seq = ", rowid AS _seq" if dataset == "cpi" else ""
+    rel = con.sql(f"SELECT *{seq} FROM core.{table} WHERE available_on <= $as_of", params={"as_of": as_of})
     return pl.from_arrow(rel.to_arrow_table()).lazy()
 
 

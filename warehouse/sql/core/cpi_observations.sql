@@ -4,7 +4,8 @@
 WITH latest AS (
     SELECT series_id, ref_month, value
     FROM core.cpi_observations
-    QUALIFY row_number() OVER (PARTITION BY series_id, ref_month ORDER BY known_at DESC, available_on DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY series_id, ref_month
+                               ORDER BY available_on DESC, vintage DESC NULLS LAST, known_at DESC, rowid DESC) = 1
 )
 INSERT INTO core.cpi_observations BY NAME
 SELECT s.series_id, s.ref_month, s.value, s.vintage, s.available_on, s.known_at, s.source
