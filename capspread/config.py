@@ -41,6 +41,7 @@ class Config:
     validation: dict[str, float]
     source_priority: tuple[str, ...] = ()
     path: Path = field(default=DEFAULT_CONFIG)
+    consensus: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Config":
@@ -57,6 +58,7 @@ class Config:
                 validation=dict(raw.get("validation", {})),
                 source_priority=tuple(raw.get("source_priority", {}).get("order", ())),
                 path=path,
+                consensus=dict(raw.get("consensus", {})),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: invalid configuration ({exc})") from exc

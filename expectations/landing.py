@@ -133,6 +133,19 @@ def factors(frame: pl.DataFrame, as_of: date, **_: object) -> tuple[gx.Expectati
     return _suite("factors", exps), frame
 
 
+def company_estimates(frame: pl.DataFrame, as_of: date, **_: object) -> tuple[gx.ExpectationSuite, pl.DataFrame]:
+    """Suite ``company_estimates``: known fiscal periods, analyst counts not negative, the highest
+    estimate not below the lowest (warn), observation days not after the as-of date."""
+    exps = _contract("company_estimates", as_of) + [
+        E.ExpectColumnValuesToBeInSet(column="period", value_set=["0q", "+1q", "0y", "+1y"]),
+        E.ExpectColumnValuesToBeBetween(column="analysts", min_value=0),
+        E.ExpectColumnPairValuesAToBeGreaterThanB(column_A="eps_high", column_B="eps_low", or_equal=True,
+                                                  ignore_row_if="either_value_is_missing", severity=WARN),
+        E.ExpectColumnMaxToBeBetween(column="as_of_date", max_value=_ts(as_of)),
+    ]
+    return _suite("company_estimates", exps), frame
+
+
 SUITES = {
     "prices": prices,
     "short_interest": short_interest,
@@ -140,6 +153,7 @@ SUITES = {
     "estimates": estimates,
     "holdings": holdings,
     "factors": factors,
+    "company_estimates": company_estimates,
 }
 
 

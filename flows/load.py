@@ -217,7 +217,10 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
 
 
 # days between observations plus publication lag before a series counts as stale
-CADENCE_DAYS = {"prices": 4, "short_interest": 25, "cpi": 75, "estimates": 100, "holdings": 10, "factors": 75}
+CADENCE_DAYS = {"prices": 4, "short_interest": 25, "cpi": 75, "estimates": 100, "holdings": 10, "factors": 75,
+                "company_estimates": 4}
+EVENT_RANK = {"partial": 1, "stale": 2, "ended": 3}
+EVENT_WORDS = {"ended": "has ended", "stale": "is stale", "partial": "was fetched only in part"}
 
 
 def source_health(con, run) -> None:
@@ -247,7 +250,15 @@ def source_health(con, run) -> None:
     previous = {(r[0], r[1]): r[2] for r in con.execute(
         "SELECT source, dataset, last_success_at FROM meta.source_health").fetchall()}
     failed = {(s, d): why for s, d, why in getattr(run, "source_failures", [])}
+    events: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for s, d, st, why in getattr(run, "source_events", []):
+        events.setdefault((s, d), []).append((st, why))
     con.execute("DELETE FROM meta.source_health")
+    for (s, d), said in events.items():
+        if not any(r[0] == s and r[1] == d for r in rows):
+            rows.append((s, d, "ok", None, None, "", CADENCE_DAYS[d], None, 0))
+        for st, why in said:
+            run.health_notes.append(f"{s}/{d} {EVENT_WORDS[st]}: {why}")
     for (source, dataset), why in failed.items():
         if not any(r[0] == source and r[1] == dataset for r in rows):
             rows.append((source, dataset, "failed", None, None, "", CADENCE_DAYS[dataset], None, 0))
@@ -257,6 +268,11 @@ def source_health(con, run) -> None:
         if (source, dataset) in failed:
             status = "failed"
             message = f"fetch failed: {failed[(source, dataset)]}" + (f"; {message}" if message else "")
+        elif (source, dataset) in events:
+            said = sorted(events[(source, dataset)], key=lambda e: EVENT_RANK[e[0]])
+            if said[-1][0] in ("ended", "stale"):
+                status = said[-1][0]
+            message = "; ".join(f"{st}: {w}" for st, w in said) + (f"; {message}" if message else "")
         con.execute(
             "INSERT INTO meta.source_health BY NAME SELECT ? AS source, ? AS dataset, ? AS status, "
             "CASE WHEN ? THEN now() ELSE ?::TIMESTAMPTZ END AS last_success_at, ? AS newest_observation, "

@@ -8,6 +8,7 @@ import duckdb
 import polars as pl
 
 from capspread.config import Config
+from transforms import consensus as cx
 from transforms import factors as fx
 from transforms import market
 from transforms.calendar import sessions
@@ -40,6 +41,11 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> 
     ).cache()
     inflation = fx.inflation_monthly(read_core(con, "cpi", as_of), config.inflation_regime).cache()
     outlook = fx.earnings_outlook(read_core(con, "estimates", as_of)).cache()
+    bottom_up = cx.consensus_outlook(
+        read_core(con, "company_estimates", as_of), read_core(con, "holdings", as_of), config.bucket_funds,
+        max_age_days=int(config.consensus.get("max_age_days", cx.DEFAULT_MAX_AGE_DAYS)),
+        min_coverage=float(config.consensus.get("min_coverage", cx.DEFAULT_MIN_COVERAGE)),
+    ).cache()
     frames = {
         "market_scoreboard": market.market_scoreboard(closes, universe_frame(config)),
         "index_weekly": market.index_weekly(market.weekly_returns(closes)),
@@ -51,7 +57,8 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> 
             "avg_daily_volume", "days_to_cover",
         ),
         "inflation_monthly": inflation,
-        "earnings_outlook": outlook,
+        "earnings_outlook": cx.with_bottom_up(outlook, bottom_up),
+        "consensus_outlook": bottom_up,
         "factor_monthly": fx.factor_monthly(spread_monthly, inflation, si_buckets, outlook),
     }
     return dict(zip(frames, pl.collect_all(list(frames.values()))))

@@ -69,6 +69,7 @@ class RunResult:
     docs_index: str | None = None
     health_notes: list[str] = field(default_factory=list)
     source_failures: list[tuple[str, str, str]] = field(default_factory=list)  # (source, dataset, why)
+    source_events: list[tuple[str, str, str, str]] = field(default_factory=list)  # (source, dataset, status, why)
 
 
 def new_run_id() -> str:
@@ -124,11 +125,20 @@ def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict
     for source in _sources(profile, config):
         for dataset in DATASETS:
             try:
-                batches.extend(source.fetch(dataset, as_of, cursors.get((source.name, dataset))))
+                fetched = source.fetch(dataset, as_of, cursors.get((source.name, dataset)))
             except SourceUnavailable as exc:
                 log.warning("source %s unavailable for %s: %s", source.name, dataset, exc)
                 if run is not None:
                     run.source_failures.append((source.name, dataset, str(exc)))
+                continue
+            batches.extend(fetched)
+            if run is not None:  # notes are read before duplicates are skipped: an unchanged final edition still counts
+                for b in fetched:
+                    for note in b.notes:
+                        for status in ("ended", "stale", "partial"):
+                            if note.startswith(f"source-{status}: "):
+                                run.source_events.append(
+                                    (source.name, dataset, status, note[len(f"source-{status}: "):]))
     return batches
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
-DATASETS = ("prices", "short_interest", "cpi", "estimates", "holdings", "factors")
+DATASETS = ("prices", "short_interest", "cpi", "estimates", "holdings", "factors", "company_estimates")
 
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     # one row per symbol per trading day
@@ -74,6 +74,14 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     },
 }
 
+SCHEMAS["company_estimates"] = {  # one row per company, observation day and fiscal period (Yahoo earningsTrend)
+    "symbol": pl.String(), "as_of_date": pl.Date(), "period": pl.String(), "period_end": pl.Date(),
+    "eps_avg": pl.Float64(), "eps_low": pl.Float64(), "eps_high": pl.Float64(), "eps_year_ago": pl.Float64(),
+    "analysts": pl.Int64(), "eps_growth": pl.Float64(), "eps_7d_ago": pl.Float64(), "eps_30d_ago": pl.Float64(),
+    "eps_60d_ago": pl.Float64(), "eps_90d_ago": pl.Float64(), "up_7d": pl.Int64(), "up_30d": pl.Int64(),
+    "down_7d": pl.Int64(), "down_30d": pl.Int64(),
+}
+
 # the columns that identify a row (the landing suites check their uniqueness)
 KEYS: dict[str, tuple[str, ...]] = {
     "prices": ("symbol", "trade_date"),
@@ -82,6 +90,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "estimates": ("index_code", "as_of_date", "metric", "period"),
     "holdings": ("fund", "as_of_date", "symbol"),
     "factors": ("model", "frequency", "period_start", "factor"),
+    "company_estimates": ("symbol", "as_of_date", "period"),
 }
 
 # the date column that the as-of cut applies to
@@ -92,6 +101,7 @@ DATE_COLUMN: dict[str, str] = {
     "estimates": "as_of_date",
     "holdings": "as_of_date",
     "factors": "period_start",
+    "company_estimates": "as_of_date",
 }
 
 

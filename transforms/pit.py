@@ -36,6 +36,8 @@ def available_on(dataset: str, lags: Mapping[str, int] | None = None) -> pl.Expr
         return pl.coalesce(pl.col("realtime_start"), released)
     if dataset == "estimates":
         return pl.col("as_of_date") + days * lag["estimates_days"]
+    if dataset == "company_estimates":
+        return pl.col("as_of_date") + days * lag["estimates_days"]
     if dataset == "holdings":
         return pl.col("as_of_date") + days * lag["holdings_days"]
     if dataset == "factors":

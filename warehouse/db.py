@@ -24,6 +24,7 @@ CORE_TABLE = {
     "estimates": "index_estimates",
     "holdings": "holdings",
     "factors": "factors",
+    "company_estimates": "company_estimates",
 }
 
 MARTS = (
@@ -35,6 +36,7 @@ MARTS = (
     "etf_short_interest",
     "inflation_monthly",
     "earnings_outlook",
+    "consensus_outlook",
     "factor_monthly",
 )
 

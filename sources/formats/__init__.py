@@ -29,11 +29,13 @@ from sources.formats import (
     cpi,
     estimates,
     factors,
+    generic_company_estimates_csv,
     generic_estimates_csv,
     holdings,
     prices,
     short_interest,
     yahoo_chart,
+    yahoo_earnings_trend,
 )
 from sources.formats._common import lines_of
 from sources.formats.estimates import edition_notice
@@ -50,6 +52,8 @@ PARSERS: dict[tuple[str, str], Parser] = {
     **{("factors", f): p for f, p in factors.PARSERS.items()},
     **{("estimates", f): p for f, p in estimates.PARSERS.items()},
     **{("estimates", f): p for f, p in generic_estimates_csv.PARSERS.items()},
+    **{("company_estimates", f): p for f, p in yahoo_earnings_trend.PARSERS.items()},
+    **{("company_estimates", f): p for f, p in generic_company_estimates_csv.PARSERS.items()},
 }
 
 ACCEPTED = {
@@ -64,6 +68,8 @@ ACCEPTED = {
     "holdings": "iShares holdings CSV (Weight (%) or Market Weight layout)",
     "factors": "Kenneth French CSV (,Mkt-RF,SMB,HML,RF …) or a zip holding one",
     "estimates": "S&P DJI sp-500-eps-est.xlsx; generic CSV index_code,as_of_date,metric,period,value",
+    "company_estimates": "Yahoo quoteSummary earningsTrend JSON named <TICKER>_<YYYY-MM-DD>.json or a zip of them; "
+    "generic CSV ticker,as_of_date,fiscal_period,period_end,metric,value",
 }
 
 # FRED CSV columns that are index levels (prices), not CPI series
@@ -96,6 +102,9 @@ def _detect_zip(data: bytes, filename: str, dataset: str | None) -> tuple[str, s
                 return "estimates", "spdji_eps_xlsx"
             raise BadInput(filename, "unknown workbook", found=f"sheets {sheets}",
                            expected="the S&P DJI sp-500-eps-est.xlsx workbook (sheet 'ESTIMATES&PEs')")
+        fmt = yahoo_earnings_trend.sniff_zip(zf)
+        if fmt:
+            return "company_estimates", fmt
         members = [n for n in names if n.lower().endswith((".csv", ".txt"))]
         if len(members) == 1:
             inner = zf.read(members[0])
@@ -113,6 +122,9 @@ def _detect_json(data: bytes, filename: str, dataset: str | None) -> tuple[str, 
     fmt = yahoo_chart.sniff_json(obj)
     if fmt:
         return "prices", fmt
+    fmt = yahoo_earnings_trend.sniff_json(obj)
+    if fmt:
+        return "company_estimates", fmt
     fmt = cpi.sniff_json(obj)
     if fmt:
         return "cpi", fmt
@@ -153,6 +165,8 @@ def detect(data: bytes, filename: str, dataset: str | None = None) -> tuple[str,
         return "factors", fmt
     if (fmt := generic_estimates_csv.sniff(lines)) is not None:
         return "estimates", fmt
+    if (fmt := generic_company_estimates_csv.sniff(lines)) is not None:
+        return "company_estimates", fmt
     cpi_fmt = cpi.sniff(lines)
     price_fmt = prices.sniff(lines)
     if cpi_fmt == "fred_csv" and price_fmt == "fred_csv":

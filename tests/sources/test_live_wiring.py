@@ -20,11 +20,13 @@ from sources.live import NAMES, live_sources
 from sources.schemas import DATASETS
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "api" / "yahoo"
-SERVED = {"yahoo": "prices", "stooq": "prices", "fred": "cpi", "bls": "cpi", "finra": "short_interest"}
+SERVED = {"yahoo": "prices", "stooq": "prices", "fred": "cpi", "bls": "cpi", "finra": "short_interest",
+          "ishares": "holdings", "french": "factors", "spdji": "estimates", "consensus": "company_estimates"}
 
 
 @pytest.fixture
-def server(monkeypatch):
+def server(monkeypatch, tmp_path):
+    monkeypatch.setenv("CAPSPREAD_STATE_DIR", str(tmp_path / "state"))
     srv = HTTPServer(host="127.0.0.1", port=0)
     srv.start()
     for name in NAMES:
@@ -45,10 +47,11 @@ def tiny_config(*symbols: str) -> Config:
                   inflation_regime={}, publication_lag=dict(base.publication_lag), validation={})
 
 
-def test_five_sources_from_the_configuration(server):
+def test_every_live_source_from_the_configuration(server):
     config = Config.load()
     sources = live_sources(config)
-    assert [s.name for s in sources] == ["yahoo", "stooq", "fred", "bls", "finra"]
+    assert [s.name for s in sources] == ["yahoo", "stooq", "fred", "bls", "finra",
+                                         "ishares", "french", "spdji", "consensus"]
     yahoo = sources[0]
     assert yahoo.symbols == [s.symbol for s in config.universe]
     assert {"^RUT", "^GSPC", "^IXIC", "^DJI", "IWM", "SPY"} <= set(yahoo.symbols)
@@ -72,6 +75,7 @@ def test_selection_and_start_from_the_environment(server, monkeypatch):
 
 
 def test_a_failing_source_leaves_the_others_alone(server, monkeypatch):
+    monkeypatch.setenv("CAPSPREAD_LIVE_SOURCES", "yahoo,stooq,fred,bls,finra")
     monkeypatch.setenv("FRED_API_KEY", "fred-wiring-key-1")
     body = json.dumps(json.loads((FIX / "chart-QQQ-2020-01-01-to-2020-01-03.json").read_text())["response"]["bodyJson"])
     server.expect_request("/yahoo/v8/finance/chart/QQQ").respond_with_data(body, content_type="application/json")

@@ -53,9 +53,9 @@ COMMENT ON COLUMN marts.consensus_outlook.as_of_date IS 'Observation day; uses e
 COMMENT ON COLUMN marts.consensus_outlook.index_code IS 'Bucket fund whose holdings define the index: IWM (Russell 2000), IJR (S&P 600), IVV (S&P 500).';
 COMMENT ON COLUMN marts.consensus_outlook.bucket IS 'small or large, from [bucket_funds] in the configuration.';
 COMMENT ON COLUMN marts.consensus_outlook.holdings_as_of IS 'Holdings snapshot used for membership and weights: the fund''s latest on or before as_of_date.';
-COMMENT ON COLUMN marts.consensus_outlook.names IS 'Equity members of the snapshot (with a ticker and a positive weight).';
+COMMENT ON COLUMN marts.consensus_outlook.names IS 'Equity members of the snapshot (with a ticker and a market value or weight). Members are weighted by their share of the members'' market value (the fund''s Weight (%) is rounded to 0.01 %).';
 COMMENT ON COLUMN marts.consensus_outlook.names_covered IS 'Members with a fresh forward EPS and a price.';
-COMMENT ON COLUMN marts.consensus_outlook.coverage IS 'Share of the members'' weight with a fresh forward EPS (fraction, 0 to 1).';
+COMMENT ON COLUMN marts.consensus_outlook.coverage IS 'Share of the members'' market value with a fresh forward EPS (fraction, 0 to 1).';
 COMMENT ON COLUMN marts.consensus_outlook.suppressed IS 'True when coverage is below the configured minimum (default 0.8): the aggregates of the row are NULL.';
 COMMENT ON COLUMN marts.consensus_outlook.forward_earnings_yield IS 'Sum of weight x forward-12-month EPS / price over covered members / their weight (fraction; losses count).';
 COMMENT ON COLUMN marts.consensus_outlook.forward_pe IS '1 / forward_earnings_yield (NULL when the yield is not positive).';
