@@ -29,7 +29,7 @@ run: install
 	$(VENV)/bin/capspread run
 
 test: install
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile
 
 bench: install
 	$(VENV)/bin/python -m benchmarks.run
