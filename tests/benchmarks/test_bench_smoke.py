@@ -1,0 +1,79 @@
+"""The scale benchmark's machinery on a tiny SYNTHETIC universe (20 symbols x 1 year).
+
+Runs ``benchmarks.run`` in smoke mode (every workload in this process, the pipeline's Prefect
+tasks as plain functions, so no Prefect server starts): the universe generator, the floor, the
+real ``run_pipeline`` backfill and nightly on the synthetic source, and the report. Checks the
+report's format and the SYNTHETIC label; no timing is asserted. The naive baseline (GX and
+row-wise inserts on subsets) is left out for time; its extrapolation is checked on its own.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import polars as pl
+import pyarrow.parquet as pq
+
+from benchmarks import SYNTHETIC
+from benchmarks.baseline import extrapolate
+from benchmarks.run import main
+from benchmarks.synthetic import MANIFEST
+
+SUMMARY = re.compile(
+    r"^summary backfill_s=(\S+) floor_s=(\S+) pipeline_over_floor=(\S+) baseline_over_pipeline=(\S+) "
+    r"nightly_s=(\S+) peak_rss_gib=(\S+)$"
+)
+
+
+def test_bench_smoke(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    code = main([
+        "--symbols", "20", "--years", "1", "--smoke", "--workdir", str(tmp_path / "work"), "--output", str(out),
+        "--no-scaling", "--no-sample", "--no-prototypes", "--no-baseline", "--keep-homes",
+    ])
+    assert code == 0
+    text = out.read_text()
+    lines = text.rstrip("\n").splitlines()
+    match = SUMMARY.match(lines[-1])
+    assert match, lines[-1]
+    values = dict(zip(("backfill", "floor", "ratio", "baseline", "nightly", "rss"), match.groups()))
+    assert values.pop("baseline") == "NA"  # skipped here
+    for value in values.values():
+        assert float(value) >= 0
+    assert SYNTHETIC in lines[0]
+    for heading in ("## Machine", "## Universe", "## Targets", "## Backfill", "## Floor", "## Nightly"):
+        assert heading in text
+    assert "| run_pipeline (total) |" in text
+
+    # every generated file is labelled, by name and in its Parquet metadata
+    data = next((tmp_path / "work").glob(f"{SYNTHETIC}_sym20_yr1_*"))
+    files = sorted(data.iterdir())
+    assert (data / MANIFEST).exists() and len(files) > 3
+    for f in files:
+        assert f.name.startswith(f"{SYNTHETIC}_"), f.name
+        if f.suffix == ".parquet":
+            assert pq.read_metadata(f).metadata[b"capspread_synthetic"] == b"true"
+    nightly = [f for f in files if "_nightly_" in f.name]
+    assert {f.name.split("_nightly_")[0] for f in nightly} == {f"{SYNTHETIC}_prices", f"{SYNTHETIC}_short_interest"}
+    assert pl.read_parquet(next(f for f in nightly if "short_interest" in f.name))["market"].unique().to_list() == [SYNTHETIC]
+
+    # the backfill and the nightly run loaded the synthetic rows through the pipeline
+    home = next((tmp_path / "work").glob(f"{SYNTHETIC}_home_main"))
+    con = duckdb.connect(str(home / "published" / "capspread.duckdb"), read_only=True)
+    try:
+        sources = {r[0] for r in con.execute("SELECT DISTINCT source FROM core.prices_daily").fetchall()}
+        symbols = con.execute("SELECT count(DISTINCT symbol), min(symbol) FROM core.prices_daily").fetchone()
+        runs = con.execute("SELECT count(*), min(profile) FROM meta.runs").fetchone()
+    finally:
+        con.close()
+    assert sources == {"synthetic"}
+    assert symbols == (20, "SYN00000")
+    assert runs == (2, "synthetic")
+
+
+def test_baseline_extrapolation():
+    seconds, per_row = extrapolate([(1000, 1.5), (2000, 2.5)], 10_000)
+    assert abs(per_row - 0.001) < 1e-12 and abs(seconds - 10.5) < 1e-9
+    seconds, per_row = extrapolate([(1000, 2.0), (2000, 1.0)], 10_000)  # noise: proportional from the larger point
+    assert abs(seconds - 5.0) < 1e-9
