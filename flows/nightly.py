@@ -17,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 from prefect import flow, task
+from prefect.cache_policies import NO_CACHE  # results are not persisted; hashing the batches only costs
 
 from capspread.config import Config, Home, known_at_for
 from flows.artifacts import publish_run_artifacts, report_failure, report_quarantine, run_logger
@@ -107,7 +108,7 @@ def _sources(profile: str, config: Config):
     raise ValueError(f"unknown profile {profile!r}: expected sample or live")
 
 
-@task(name="collect")
+@task(name="collect", cache_policy=NO_CACHE)
 def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict, pending: list[dict],
             run: RunResult | None = None) -> list[Batch]:
     """Inbox files, landed files with rows that have become public since, and source batches.
@@ -142,7 +143,7 @@ def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict
     return batches
 
 
-@task(name="validate")
+@task(name="validate", cache_policy=NO_CACHE)
 def validate(batches: list[Batch], config: Config, as_of: date) -> dict[int, object]:
     """Run each new parsed batch through its dataset's Great Expectations suite. Dates may run past
     the as-of date (a full-history file is normal; the run uses only what was public by then) but
@@ -158,7 +159,7 @@ def validate(batches: list[Batch], config: Config, as_of: date) -> dict[int, obj
     return outcomes
 
 
-@task(name="load")
+@task(name="load", cache_policy=NO_CACHE)
 def load(home: Home, config: Config, run: RunResult, batches: list[Batch], outcomes: dict, started: datetime) -> None:
     """Quarantine rejected batches, land the rest and load raw → core → marts → meta in one transaction."""
     known_at = known_at_for(run.as_of if run.as_of < datetime.now(timezone.utc).date() else None)
@@ -185,7 +186,7 @@ def load(home: Home, config: Config, run: RunResult, batches: list[Batch], outco
         con.close()
 
 
-@task(name="publish")
+@task(name="publish", cache_policy=NO_CACHE)
 def publish_snapshot(home: Home, run: RunResult) -> dict:
     """Replace the read-only snapshot and the Parquet files atomically."""
     return publish(home.warehouse, home.published, run_id=run.run_id, as_of=run.as_of)

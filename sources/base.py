@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date
 from typing import Protocol
 
@@ -37,7 +38,7 @@ class Batch:
     landing_path: str | None = None
     since: date | None = None
 
-    @property
+    @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.payload).hexdigest()
 
