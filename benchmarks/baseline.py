@@ -155,6 +155,7 @@ def run(spec: dict) -> dict:
         _executemany(con, "raw_prices", sample.head(n))
         points.setdefault("load (row-wise executemany)", []).append((n, time.perf_counter() - t))
     con.close()
+    (Path(spec["work"]) / "SYNTHETIC_baseline.duckdb").unlink(missing_ok=True)
     rec.stop()
     n_total = full["prices"] + full["short_interest"]
     target = {"validate (pandas derive + GX pandas)": n_total,

@@ -122,4 +122,5 @@ def run(spec: dict) -> dict:
     rec.stop()
     out["stages"] = rec.as_dicts()
     out["db_bytes"] = db_path.stat().st_size
+    db_path.unlink(missing_ok=True)
     return out

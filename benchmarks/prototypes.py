@@ -423,7 +423,12 @@ def prefect_inputs(batches, config) -> dict:
     _, w0, c0, r0 = _peak_during(hashed, batches, config, today)
     _, w1, c1, r1 = _peak_during(plain, batches, config, today)
     size = sum(len(b.payload) for b in batches) + sum(b.frame.estimated_size() for b in batches)
-    return {"name": "Prefect tasks without input hashing", "what": f"one task call with the run's batches as input "
+    import flows.nightly as nightly
+
+    applied = all(isinstance(getattr(getattr(nightly, t), "cache_policy", None), type(NO_CACHE))
+                  for t in ("collect", "validate", "load", "publish_snapshot"))
+    return {"applied": applied, "name": "Prefect tasks without input hashing",
+            "what": f"one task call with the run's batches as input "
             f"({size / 2**30:.1f} GiB of frames and payloads): the default cache policy vs cache_policy=NO_CACHE; "
             "the flow makes two such calls (validate, load)",
             "before": w0, "before_cpu": c0, "after": w1, "after_cpu": c1, "before_rss": r0, "after_rss": r1,
@@ -493,7 +498,8 @@ def incremental_marts(con, config, as_of: date) -> tuple[list[dict], dict[str, p
     wdiff = _frame_diff(weekly_ref, weekly_new)
     changes = [{
         "name": "Incremental marts (nightly)", "what": f"build_marts from all history vs from {start} on ({pair_start} "
-        "for the size-pair symbols; record high carried from the previous scoreboard rows)", "before": w0, "before_cpu": c0, "after": w1, "after_cpu": c1,
+        "for the size-pair symbols; record high carried from the previous scoreboard rows)",
+        "before": w0, "before_cpu": c0, "after": w1, "after_cpu": c1,
         "check": (f"new scoreboard rows identical ({ref.height:,})" if not diff else f"scoreboard DIFFERENT: {diff}")
         + ("; last week of index_weekly identical" if not wdiff else f"; index_weekly differs: {wdiff}"),
         "detail": "A nightly run only needs the rows of the new session; every mart's look-back is bounded (year-to-date "
@@ -502,8 +508,6 @@ def incremental_marts(con, config, as_of: date) -> tuple[list[dict], dict[str, p
         "full (read_core) and rebuilds every mart, so the nightly run costs as much as the backfill's marts and grows "
         "with the years held."}]
     # replace: every row of every mart vs the new session's rows (+ small marts in full)
-    from flows.marts import build_marts  # noqa: F401  (same module as above)
-
     t = time.perf_counter()
     c = time.process_time()
     con.execute("BEGIN TRANSACTION")
@@ -667,7 +671,8 @@ def incremental_publish(warehouse: Path, snapshot: Path, work: Path, as_of: date
         if big:
             col = {"prices_daily": "trade_date", "short_interest": "settlement_date", "market_scoreboard": "as_of_date",
                    "index_weekly": "week_end"}[table]
-            con.execute(f"COPY (SELECT * FROM wh.{name} WHERE year({col}) = {as_of.year}) TO '{path.with_suffix('')}_{as_of.year}.parquet' "
+            part = f"{path.with_suffix('')}_{as_of.year}.parquet"
+            con.execute(f"COPY (SELECT * FROM wh.{name} WHERE year({col}) = {as_of.year}) TO '{part}' "
                         "(FORMAT parquet, COMPRESSION zstd)")
         else:
             con.execute(f"COPY wh.{name} TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
@@ -701,7 +706,13 @@ def sha256_once(batches) -> dict:
     for p in payloads:
         hashlib.sha256(p).hexdigest()
     w1, c1 = time.perf_counter() - w, time.process_time() - c
-    return {"name": "sha256 once per payload", "what": f"hashing {size / 2**20:,.0f} MiB of payloads four times "
+    import functools
+
+    from sources.base import Batch
+
+    applied = isinstance(Batch.__dict__["sha256"], functools.cached_property)
+    return {"applied": applied, "name": "sha256 once per payload",
+            "what": f"hashing {size / 2**20:,.0f} MiB of payloads four times "
             "(Batch.sha256 is a property: apply_batches, land and the landing row each hash again) vs once "
             "(functools.cached_property)", "before": w0, "before_cpu": c0, "after": w1, "after_cpu": c1, "check": "",
             "detail": "sources/base.py: `sha256` as `functools.cached_property` (the payload never changes once a "
@@ -773,7 +784,8 @@ def run(spec: dict) -> dict:
     copy.unlink(missing_ok=True)
     order = ["Prefect tasks without input hashing", "Set-based landing validation",
              "Set-based landing validation, every batch", "Set-based mart suites",
-             "One core MERGE per dataset", "DuckDB memory limit for the run's transaction", "Incremental marts (nightly)", "Replace only the new mart rows (nightly)",
+             "One core MERGE per dataset", "DuckDB memory limit for the run's transaction",
+             "Incremental marts (nightly)", "Replace only the new mart rows (nightly)",
              "Source health without full scans (nightly)",
              "Incremental publish (nightly)", "sha256 once per payload"]
     changes.sort(key=lambda c: order.index(c["name"]) if c["name"] in order else 99)

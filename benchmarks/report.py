@@ -20,7 +20,9 @@ def _f(x, digits: int = 1, na: str = "–") -> str:
 
 
 def _stage(result: dict | None, name: str) -> dict | None:
-    for s in (result or {}).get("stages", []) or []:
+    if not result or "error" in result:  # a stopped or failed workload has no figures to quote
+        return None
+    for s in result.get("stages", []) or []:
         if s["name"] == name:
             return s
     return None
@@ -37,7 +39,9 @@ def _cpu(result: dict | None, name: str = RUN_TOTAL) -> float | None:
 
 
 def floor_seconds(floor: dict | None, phase: str = "backfill", key: str = "seconds") -> float | None:
-    stages = [s for s in (floor or {}).get("stages", []) if s["name"].startswith(phase + ":")]
+    if not floor or "error" in floor:
+        return None
+    stages = [s for s in floor.get("stages", []) if s["name"].startswith(phase + ":")]
     return sum(s[key] for s in stages) if stages else None
 
 
@@ -70,7 +74,7 @@ def summary_values(r: dict) -> dict:
     main = r.get("main", {})
     backfill, nightly, floor = main.get("backfill"), main.get("nightly"), main.get("floor")
     b_s, n_s, f_s = _seconds(backfill), _seconds(nightly), floor_seconds(floor)
-    base = (r.get("baseline") or {}).get("total_seconds")
+    base = None if "error" in (r.get("baseline") or {}) else (r.get("baseline") or {}).get("total_seconds")
     peaks = [x.get("peak_rss") for x in (backfill, nightly) if x and x.get("peak_rss") and "error" not in x]
     return {
         "backfill_s": b_s, "floor_s": f_s,
@@ -114,7 +118,8 @@ def _attempts(r: dict) -> list[str]:
         L += stage_table({"stages": b.get("stages") or []})
         fl = a.get("floor")
         if fl and "error" not in fl:
-            L += [f"The floor on the full universe: {_f(floor_seconds(fl), 1)} s wall, {_f(floor_seconds(fl, key='cpu_seconds'), 1)} "
+            cpu = floor_seconds(fl, key="cpu_seconds")
+            L += [f"The floor on the full universe: {_f(floor_seconds(fl), 1)} s wall, {_f(cpu, 1)} "
                   f"CPU s, peak RSS {_gib(fl.get('peak_rss'))} GiB.", ""]
     return L
 
@@ -193,7 +198,8 @@ def render(r: dict) -> str:
     checks = (main.get("floor") or {}).get("checks", {})
     if checks:
         L += ["Rule counts of the floor's aggregate queries (what the landing suites check): "
-              + "; ".join(f"{k}: " + ", ".join(f"{c}={x}" for c, x in d.items() if c != "rows" and x) for k, d in checks.items()
+              + "; ".join(f"{k}: " + ", ".join(f"{c}={x}" for c, x in d.items() if c != "rows" and x)
+                          for k, d in checks.items()
                           if any(x for c, x in d.items() if c != "rows")) + ".", ""]
     L += ["## Nightly — one new session and one settlement on the backfilled warehouse", ""]
     L += stage_table(main.get("nightly"))
@@ -226,14 +232,15 @@ def _baseline(b: dict | None, v: dict) -> list[str]:
 
 
 def _prototypes(p: dict | None, backfill: dict | None = None) -> list[str]:
-    L = ["## Bottlenecks and measured changes (prototypes, not applied to the pipeline)", ""]
+    L = ["## Bottlenecks and measured changes (prototypes)", ""]
     if not p or "error" in p:
         return L + [f"*not measured: {(p or {}).get('error', 'skipped')}*", ""]
     for c in p.get("changes", []):
         if c.get("before_from") and c.get("before") is None:
             c["before"], c["before_cpu"] = _seconds(backfill, c["before_from"]), _cpu(backfill, c["before_from"])
     L += ["Each change is measured in the benchmark process on the same backfilled warehouse or the same "
-          "files, before and after, with the pipeline's own functions and SQL; the pipeline itself is untouched.", "",
+          "files, before and after, with the pipeline's own functions and SQL; the benchmark does not change the "
+          "pipeline (a change marked as applied was since made in the pipeline itself).", "",
           "| change | what is measured | before s (CPU s) | after s (CPU s) | speed-up | memory before → after | check |",
           "|---|---|---:|---:|---:|---|---|"]
     for c in p.get("changes", []):
@@ -241,7 +248,8 @@ def _prototypes(p: dict | None, backfill: dict | None = None) -> list[str]:
         speed = b / a if b and a else None
         mem = (f"+{_f(c['before_rss'] / GIB, 2)} → +{_f(c['after_rss'] / GIB, 2)} GiB" if c.get("before_rss") is not None
                and c.get("after_rss") is not None else "")
-        L.append(f"| {c['name']} | {c['what']} | {_f(b, 2)} ({_f(c.get('before_cpu'), 2)}) | {_f(a, 2)} "
+        name = c["name"] + (" (now applied in the pipeline)" if c.get("applied") else "")
+        L.append(f"| {name} | {c['what']} | {_f(b, 2)} ({_f(c.get('before_cpu'), 2)}) | {_f(a, 2)} "
                  f"({_f(c.get('after_cpu'), 2)}) | {_f(speed)}× | {mem} | {c.get('check', '')} |")
     for c in p.get("changes", []):
         if c.get("detail"):
@@ -284,7 +292,8 @@ def _scaling(r: dict, main: dict) -> list[str]:
             steps.append((sa, sb, (tb - ta) / (rb - ra) * 1e6, (mb - ma) / (rb - ra) * 1e6 / GIB if ma and mb else None))
         L.append("Marginal cost per row between successive points (the fixed costs — imports aside, a few seconds of "
                  "GX, Prefect and publishing per run — cancel out): "
-                 + "; ".join(f"{a} → {b} symbols: {_f(us, 2)} µs per row" + (f", {_f(gm, 2)} GiB per million rows" if gm else "")
+                 + "; ".join(f"{a} → {b} symbols: {_f(us, 2)} µs per row"
+                             + (f", {_f(gm, 2)} GiB per million rows" if gm else "")
                              for a, b, us, gm in steps) + ".")
         if len(steps) >= 2 and steps[0][2] > 0:
             ratio = steps[-1][2] / steps[0][2]

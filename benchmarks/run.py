@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="stop a workload above this resident memory (default 16: the machine's other users keep room)")
     p.add_argument("--timeout", type=float, default=3600.0, help="stop a workload after this many seconds")
     p.add_argument("--keep-homes", action="store_true", help="keep the benchmark homes (the universe is always kept)")
+    p.add_argument("--render", type=Path, default=None, metavar="JSON",
+                   help="only write the report again from a run's saved measurements (--json, or last_results.json "
+                   "in the work directory); nothing is measured")
     p.add_argument("--smoke", action="store_true",
                    help="run every workload in this process with Prefect's tasks as plain functions (tests only: "
                    "no Prefect server, peak RSS is the whole process's)")
@@ -252,6 +255,13 @@ def run_universe(runner: Runner, work: Path, symbols: int, years: float, seed: i
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from benchmarks.measure import machine
+    from benchmarks.report import render
+
+    if args.render:
+        text = render(json.loads(args.render.read_text()))
+        args.output.write_text(text)
+        print(text.rstrip().splitlines()[-1])
+        return 0
 
     work = (args.workdir or Path(tempfile.gettempdir()) / "capspread-bench").resolve()
     runner = Runner(work, args.rss_limit_gib, args.timeout, inline=args.smoke)
@@ -298,12 +308,12 @@ def main(argv: list[str] | None = None) -> int:
             results["scaling"].append(point)
             if not args.keep_homes and point.get("home"):
                 shutil.rmtree(point["home"], ignore_errors=True)
-    if not args.keep_homes and main_run.get("home"):
-        shutil.rmtree(main_run["home"], ignore_errors=True)
+    if not args.keep_homes:
+        for home in (main_run.get("home"), None if args.no_sample else work / "sample_home"):
+            if home:
+                shutil.rmtree(home, ignore_errors=True)
     results["machine_end"] = machine()
     results["bench_seconds"] = time.perf_counter() - t0
-    from benchmarks.report import render
-
     text = render(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)

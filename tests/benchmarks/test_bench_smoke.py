@@ -56,7 +56,8 @@ def test_bench_smoke(tmp_path):
             assert pq.read_metadata(f).metadata[b"capspread_synthetic"] == b"true"
     nightly = [f for f in files if "_nightly_" in f.name]
     assert {f.name.split("_nightly_")[0] for f in nightly} == {f"{SYNTHETIC}_prices", f"{SYNTHETIC}_short_interest"}
-    assert pl.read_parquet(next(f for f in nightly if "short_interest" in f.name))["market"].unique().to_list() == [SYNTHETIC]
+    settlement = pl.read_parquet(next(f for f in nightly if "short_interest" in f.name))
+    assert settlement["market"].unique().to_list() == [SYNTHETIC]
 
     # the backfill and the nightly run loaded the synthetic rows through the pipeline
     home = next((tmp_path / "work").glob(f"{SYNTHETIC}_home_main"))
