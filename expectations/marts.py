@@ -124,7 +124,7 @@ SUITES = {
 def suite(mart: str, frame: pl.DataFrame, **options):
     """The suite named ``marts.<mart>`` and the frame (with derived columns) it runs on."""
     build = SUITES[mart]
-    exps, derived = build(frame, **options) if mart == "market_scoreboard" else build(frame)
+    exps, derived = build(frame, **options)
     s = gx.ExpectationSuite(name=f"marts.{mart}")
     for e in exps:
         s.add_expectation(e)

@@ -1,0 +1,169 @@
+"""The set-based engine and GX's pandas engine give the same checks on the same suites.
+
+GX's engine is the reference: each case runs one suite through both and compares every check
+(expectation, column, severity, success, counts, examples). Cases: every dataset of the real sample,
+the same batches broken in the ways the landing suites exist for, and the marts of a sample run.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import polars as pl
+import pytest
+
+from expectations import landing, setbased
+from expectations.marts import SUITES as MART_SUITES
+from expectations.marts import suite as mart_suite
+from expectations.runner import _context, engine_for, run_suite, validate
+from sources.sample import SampleSource
+
+AS_OF = date(2026, 8, 21)  # the sample's last day: every dataset has a batch
+
+
+def _none(v):
+    return None if isinstance(v, float) and v != v else v  # pandas shows a missing value as NaN
+
+
+def _facts(c) -> tuple:
+    examples = [_none(v) for v in c.examples] \
+        if c.unexpected_count and "," not in (c.column or "").split(" where ")[0] else None
+    counts = (c.element_count, c.unexpected_count) if c.unexpected_count is not None else None
+    return (c.expectation, c.column or "", c.severity, c.success, counts, repr(examples))
+
+
+def _compare(suite, frame: pl.DataFrame) -> list:
+    gx = run_suite(suite.name, suite, frame, engine="gx").checks
+    mine = setbased.checks(suite, frame)
+    assert len(gx) == len(mine) == len(suite.expectations)
+    assert sorted(map(_facts, mine)) == sorted(map(_facts, gx))
+    return gx
+
+
+@pytest.fixture(scope="module")
+def sample_batches():
+    _context()  # GX suites need a data context
+    src = SampleSource()
+    batches = [b for d in src.datasets() for b in src.fetch(d, AS_OF, None) if b.frame is not None]
+    assert {b.dataset for b in batches} >= {"prices", "cpi", "short_interest", "holdings", "estimates", "factors"}
+    return batches
+
+
+def _suite(dataset: str, frame: pl.DataFrame, **options):
+    return landing.SUITES[dataset](frame, AS_OF, **options)
+
+
+def test_every_sample_batch_gives_the_same_checks(sample_batches):
+    for b in sample_batches:
+        suite, derived = _suite(b.dataset, b.frame)
+        checks = _compare(suite, derived)
+        assert checks, b.dataset
+
+
+def _prices(sample_batches) -> pl.DataFrame:
+    return next(b.frame for b in sample_batches if b.dataset == "prices")
+
+
+def _broken_prices(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    first = frame.head(1)
+    later = frame.slice(40, 1)
+    return {
+        "negative close": frame.with_columns(
+            close=pl.when(pl.int_range(pl.len()) == 7).then(-1.0).otherwise(pl.col("close"))),
+        "same day twice with another close": pl.concat([frame, first.with_columns(close=pl.col("close") + 1)]),
+        "null symbol": frame.with_columns(
+            symbol=pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col("symbol"))),
+        "a day after the run": pl.concat([frame, later.with_columns(trade_date=pl.lit(AS_OF + timedelta(days=9)))]),
+        "a 60 % move": frame.with_columns(
+            close=pl.when(pl.int_range(pl.len()) == 100).then(pl.col("close") * 1.6).otherwise(pl.col("close"))),
+        "high below low": frame.with_columns(
+            high=pl.when(pl.int_range(pl.len()) == 5).then(pl.col("low") - 1).otherwise(pl.col("high"))),
+    }
+
+
+def test_broken_prices_fail_the_same_checks_in_both_engines(sample_batches):
+    for what, frame in _broken_prices(_prices(sample_batches)).items():
+        suite, derived = _suite("prices", frame)
+        checks = _compare(suite, derived)
+        assert [c for c in checks if not c.success], f"{what}: nothing failed"
+
+
+def test_broken_cpi_and_short_interest(sample_batches):
+    cpi = next(b.frame for b in sample_batches if b.dataset == "cpi")
+    si = next(b.frame for b in sample_batches if b.dataset == "short_interest")
+    value = "value" if "value" in cpi.columns else cpi.columns[-1]
+    cases = [
+        ("cpi", cpi.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(-5.0).otherwise(pl.col(value)).alias(value))),
+        ("cpi", pl.concat([cpi, cpi.head(2)])),
+        ("short_interest", pl.concat([si, si.head(3)])),
+    ]
+    for dataset, frame in cases:
+        suite, derived = _suite(dataset, frame)
+        checks = _compare(suite, derived)
+        assert [c for c in checks if not c.success], dataset
+
+
+@pytest.fixture(scope="module")
+def marts(home_2025_06_11):
+    home, proc = home_2025_06_11
+    assert proc.returncode == 0, proc.stderr
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        frames = {name: pl.from_arrow(con.sql(f"SELECT * FROM marts.{name}").to_arrow_table())
+                  for name in MART_SUITES}
+        latest = frames["market_scoreboard"]["as_of_date"].max()
+        with_prices = sorted({r[0] for r in con.execute(
+            "SELECT DISTINCT symbol FROM core.prices_daily WHERE trade_date = ?", [latest]).fetchall()})
+    finally:
+        con.close()
+    return frames, with_prices
+
+
+def test_every_mart_of_a_sample_run_gives_the_same_checks(marts):
+    frames, with_prices = marts
+    assert sum(f.height > 0 for f in frames.values()) >= 6  # no holdings before 2026: no size buckets
+    for name, frame in frames.items():
+        options = {"symbols_with_prices": with_prices} if name == "market_scoreboard" else {}
+        suite, derived = mart_suite(name, frame, **options)
+        _compare(suite, derived)
+    # a row condition (the scoreboard's latest day) and a set the frame does not contain
+    suite, derived = mart_suite("market_scoreboard", frames["market_scoreboard"],
+                                symbols_with_prices=with_prices + ["NOT-LOADED"])
+    checks = _compare(suite, derived)
+    missing = [c for c in checks if c.expectation == "expect_column_distinct_values_to_contain_set"]
+    assert missing and not missing[0].success
+
+
+def test_broken_mart_fails_the_same_checks(marts):
+    frames, _ = marts
+    spread = frames["size_spread_daily"]
+    broken = spread.with_columns(spread=pl.col("spread") + pl.when(pl.int_range(pl.len()) == 4).then(0.01).otherwise(0))
+    suite, derived = mart_suite("size_spread_daily", broken)
+    checks = _compare(suite, derived)
+    failed = [c for c in checks if not c.success]
+    assert failed and failed[0].unexpected_count == 1
+
+
+def test_engine_choice(monkeypatch):
+    monkeypatch.delenv("CAPSPREAD_VALIDATION_ENGINE", raising=False)
+    monkeypatch.delenv("CAPSPREAD_GX_MAX_ROWS", raising=False)
+    assert engine_for(1_000) == "gx" and engine_for(10_000_000) == "setbased"
+    monkeypatch.setenv("CAPSPREAD_GX_MAX_ROWS", "10")
+    assert engine_for(11) == "setbased"
+    monkeypatch.setenv("CAPSPREAD_VALIDATION_ENGINE", "gx")
+    assert engine_for(10_000_000) == "gx"
+    monkeypatch.setenv("CAPSPREAD_VALIDATION_ENGINE", "fast")
+    with pytest.raises(ValueError, match="CAPSPREAD_VALIDATION_ENGINE"):
+        engine_for(1)
+
+
+def test_set_based_outcome_feeds_data_docs(sample_batches, monkeypatch):
+    monkeypatch.setenv("CAPSPREAD_VALIDATION_ENGINE", "setbased")
+    frame = _broken_prices(_prices(sample_batches))["negative close"]
+    outcome = validate("prices", frame, AS_OF)
+    assert not outcome.passed
+    assert outcome.result.success is False
+    assert len(outcome.result.results) == len(outcome.checks)
+    failed = [r for r in outcome.result.results if not r.success]
+    assert any(r.result.get("partial_unexpected_list") == [-1.0] for r in failed)
