@@ -1,12 +1,21 @@
 -- Closes of one symbol and day that two sources deliver differently (by more than a cent).
 -- raw keeps every source's rows; inbox files count as their own source (their landing file).
-DELETE FROM meta.source_disagreements;
-WITH per_source AS (
+-- Only the (symbol, day) keys the run loaded into raw.prices (_run_id = $run_id) can change, so
+-- only their rows are deleted and recomputed (from every source's raw rows of those keys); with
+-- $full every key is (a rebuild, e.g. after a replay reloaded raw). Two statements, run in order.
+DELETE FROM meta.source_disagreements
+WHERE $full OR (dataset = 'prices' AND (symbol, observation_date) IN (
+    SELECT symbol, trade_date FROM raw.prices WHERE _run_id = $run_id
+));
+WITH loaded AS (
+    SELECT DISTINCT symbol, trade_date FROM raw.prices WHERE _run_id = $run_id AND trade_date <= $as_of
+), per_source AS (
     SELECT r.symbol, r.trade_date, l.source || CASE WHEN l.source = 'inbox' THEN ':' || l.format ELSE '' END AS source,
            any_value(r.close) AS close
     FROM raw.prices AS r
     JOIN meta.landing_files AS l ON l.path = r._landing_file
     WHERE r.close IS NOT NULL AND r.trade_date <= $as_of
+      AND ($full OR (r.symbol, r.trade_date) IN (SELECT symbol, trade_date FROM loaded))
     GROUP BY ALL
 )
 INSERT INTO meta.source_disagreements

@@ -1,0 +1,322 @@
+"""Incremental publishing: a copy of the previous snapshot with only the run's rows replaced must be
+the same snapshot a full publish of the same warehouse writes, and fall back to a full publish
+whenever the published files are not the base the changes are relative to.
+
+Every expectation is computed from the warehouse or from a separate full publish with plain SQL,
+never from what ``publish`` returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from warehouse_variants import copy_warehouse, storage_version_number
+
+from warehouse import publish as publish_module
+from warehouse.publish import UNCHANGED, Delta, PublishError, publish
+
+AS_OF = date(2025, 6, 11)
+NEXT = AS_OF + timedelta(days=1)
+
+
+@pytest.fixture()
+def warehouse(home_2025_06_11, tmp_path) -> Path:
+    home, proc = home_2025_06_11
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return copy_warehouse(home, tmp_path / "work")
+
+
+def _tables(path: Path) -> list[str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return [f"{s}.{t}" for s, t in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN ('core', 'marts', 'meta') "
+            "ORDER BY 1, 2").fetchall()]
+    finally:
+        con.close()
+
+
+def _differences(a: Path, b: Path) -> dict:
+    """Per table: rows only in a, rows only in b (as multisets), and differing comments."""
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+        out = {}
+        names = {db: [tuple(r) for r in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ? ORDER BY 1, 2", [db]
+        ).fetchall()] for db in ("a", "b")}
+        if names["a"] != names["b"]:
+            out["tables"] = (names["a"], names["b"])
+        for schema, table in names["a"]:
+            t = f'"{schema}"."{table}"'
+            only_a = con.execute(f"SELECT count(*) FROM (FROM a.{t} EXCEPT ALL FROM b.{t})").fetchall()[0][0]
+            only_b = con.execute(f"SELECT count(*) FROM (FROM b.{t} EXCEPT ALL FROM a.{t})").fetchall()[0][0]
+            if only_a or only_b:
+                out[f"{schema}.{table}"] = (only_a, only_b)
+        comments = {db: sorted(con.execute(
+            "SELECT schema_name, table_name, column_name, comment, data_type FROM duckdb_columns() "
+            "WHERE database_name = ? UNION ALL SELECT schema_name, table_name, NULL, comment, NULL "
+            "FROM duckdb_tables() WHERE database_name = ?", [db, db]).fetchall(), key=str) for db in ("a", "b")}
+        if comments["a"] != comments["b"]:
+            out["comments"] = [x for x in comments["a"] if x not in comments["b"]]
+        return out
+    finally:
+        con.close()
+
+
+def _simulate_next_run(warehouse: Path, run_id: str) -> dict:
+    """Change the warehouse as a nightly run would and return the changes it made (by hand)."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        last = con.execute("SELECT max(as_of_date) FROM marts.market_scoreboard").fetchall()[0][0]
+        # scoreboard: the newest day's rows are revised, and a new day is added
+        con.execute("UPDATE marts.market_scoreboard SET close = close + 1000 WHERE as_of_date = ?", [last])
+        con.execute("INSERT INTO marts.market_scoreboard SELECT * REPLACE (as_of_date + 1 AS as_of_date) "
+                    "FROM marts.market_scoreboard WHERE as_of_date = ?", [last])
+        # core prices: a vendor correction of old closes (stamped known now) and a new session
+        con.execute("UPDATE core.prices_daily SET close = close * 2, known_at = TIMESTAMPTZ '2030-01-01 00:00:00+00' "
+                    "WHERE trade_date = (SELECT min(trade_date) FROM core.prices_daily)")
+        con.execute("INSERT INTO core.prices_daily SELECT * REPLACE (trade_date + 1 AS trade_date, "
+                    "TIMESTAMPTZ '2030-01-01 00:00:00+00' AS known_at) FROM core.prices_daily "
+                    "WHERE trade_date = (SELECT max(trade_date) FROM core.prices_daily)")
+        # index_weekly: the newest week rebuilt (fewer rows than before), matched by a predicate
+        week = con.execute("SELECT max(week_end) FROM marts.index_weekly").fetchall()[0][0]
+        con.execute("DELETE FROM marts.index_weekly WHERE week_end = ? AND symbol = "
+                    "(SELECT min(symbol) FROM marts.index_weekly WHERE week_end = ?)", [week, week])
+        con.execute("UPDATE marts.index_weekly SET up_streak = 99 WHERE week_end = ?", [week])
+        con.execute(
+            "INSERT INTO meta.runs BY NAME SELECT ? AS run_id, 'nightly' AS flow, 'sample' AS profile, "
+            "CAST(? AS DATE) AS as_of_date, now() AS started_at, now() AS finished_at, 'success' AS status, "
+            "0 AS exit_code, true AS published", [run_id, NEXT])
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return {
+        "marts.market_scoreboard": Delta(f"as_of_date >= DATE '{last}'", key=["as_of_date", "symbol"]),
+        "core.prices_daily": Delta("known_at >= TIMESTAMPTZ '2030-01-01 00:00:00+00'", key=("symbol", "trade_date")),
+        "marts.index_weekly": Delta(f"week_end >= DATE '{week}'"),
+        # meta.runs is not named: rewritten in full
+    }
+
+
+def _changes_with_rest_unchanged(warehouse: Path, deltas: dict) -> dict:
+    return {name: deltas.get(name, UNCHANGED) for name in _tables(warehouse) if name != "meta.runs"}
+
+
+def _generation(published: Path, manifest: dict) -> Path:
+    return published / manifest["parquet_generation"]
+
+
+def _kv(path: Path) -> dict:
+    con = duckdb.connect()
+    try:
+        return {k.decode(): v.decode() for k, v in con.execute(
+            "SELECT key, value FROM parquet_kv_metadata(?)", [str(path)]).fetchall()}
+    finally:
+        con.close()
+
+
+def test_incremental_publish_equals_a_full_publish(warehouse, tmp_path):
+    published = tmp_path / "published"
+    first = publish(warehouse, published, run_id="base-run", as_of=AS_OF)
+    assert first["mode"] == "full"
+    deltas = _simulate_next_run(warehouse, "next-run")
+    changes = _changes_with_rest_unchanged(warehouse, deltas)
+
+    second = publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=changes, base_run_id="base-run")
+    assert second["mode"] == "incremental", second["mode_reason"]
+    assert second["base_run_id"] == "base-run"
+    fresh = publish(warehouse, tmp_path / "fresh", run_id="fresh-run", as_of=NEXT)
+    assert fresh["mode"] == "full"
+
+    # the same rows in every table (as multisets) and the same comments as a fresh full publish
+    assert _differences(published / "capspread.duckdb", tmp_path / "fresh" / "capspread.duckdb") == {}
+    # true row counts, computed from the warehouse itself
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        truth = {name: con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0] for name in _tables(warehouse)}
+    finally:
+        con.close()
+    assert second["tables"] == truth
+    assert json.loads((published / "manifest.json").read_text()) == second
+    assert storage_version_number(published / "capspread.duckdb") == 65  # still readable by DuckDB 1.2+
+
+    snap = duckdb.connect(str(published / "capspread.duckdb"), read_only=True)
+    try:
+        # key path: revised rows replaced, not duplicated
+        assert snap.execute("SELECT count(*) FROM (SELECT as_of_date, symbol FROM marts.market_scoreboard "
+                            "GROUP BY ALL HAVING count(*) > 1)").fetchall()[0][0] == 0
+        assert snap.execute("SELECT count(*) FROM (SELECT symbol, trade_date FROM core.prices_daily "
+                            "GROUP BY ALL HAVING count(*) > 1)").fetchall()[0][0] == 0
+        assert snap.execute("SELECT count(*) FROM meta.runs WHERE run_id = 'next-run'").fetchall()[0][0] == 1
+        # predicate path: the deleted symbol's row of the newest week is gone, the others updated
+        week = snap.execute("SELECT max(week_end) FROM marts.index_weekly").fetchall()[0][0]
+        assert {r[0] for r in snap.execute(
+            "SELECT DISTINCT up_streak FROM marts.index_weekly WHERE week_end = ?", [week]).fetchall()} == {99}
+    finally:
+        snap.close()
+
+    # Parquet: unchanged tables are hard links to the previous generation, the others rewritten
+    old_gen, new_gen = _generation(published, first), _generation(published, second)
+    for name, change in changes.items():
+        schema, table = name.split(".")
+        old, new = old_gen / schema / f"{table}.parquet", new_gen / schema / f"{table}.parquet"
+        if change == UNCHANGED:
+            assert os.stat(new).st_ino == os.stat(old).st_ino, name
+            assert second["parquet_files"][name] == "base-run"
+            assert _kv(new)["capspread_run_id"] == "base-run"
+        else:
+            assert os.stat(new).st_ino != os.stat(old).st_ino, name
+            assert second["parquet_files"][name] == "next-run"
+            assert _kv(new)["capspread_run_id"] == "next-run"
+    assert second["parquet_files"]["meta.runs"] == "next-run"
+    # every Parquet file of the generation holds exactly its warehouse table
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+        for name in truth:
+            schema, table = name.split(".")
+            path = published / "parquet" / schema / f"{table}.parquet"
+            for q in (f"FROM read_parquet('{path}') EXCEPT ALL FROM wh.{name}",
+                      f"FROM wh.{name} EXCEPT ALL FROM read_parquet('{path}')"):
+                assert con.execute(f"SELECT count(*) FROM ({q})").fetchall()[0][0] == 0, name
+    finally:
+        con.close()
+
+    # a third run on top of the second: still identical to a full publish
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("DELETE FROM marts.market_scoreboard WHERE as_of_date = (SELECT max(as_of_date) "
+                    "FROM marts.market_scoreboard) AND symbol = (SELECT min(symbol) FROM marts.market_scoreboard)")
+        con.execute("INSERT INTO meta.runs BY NAME SELECT 'third-run' AS run_id, 'nightly' AS flow")
+    finally:
+        con.close()
+    third = publish(warehouse, published, run_id="third-run", as_of=NEXT, base_run_id="next-run",
+                    changes={**changes, "marts.market_scoreboard": Delta(f"as_of_date >= DATE '{NEXT}'")})
+    assert third["mode"] == "incremental", third["mode_reason"]
+    publish(warehouse, tmp_path / "fresh3", run_id="fresh-third", as_of=NEXT)
+    assert _differences(published / "capspread.duckdb", tmp_path / "fresh3" / "capspread.duckdb") == {}
+    # a file unchanged twice still links to the file the first run wrote, and names that run
+    unchanged = next(n for n, c in changes.items() if c == UNCHANGED)
+    schema, table = unchanged.split(".")
+    assert third["parquet_files"][unchanged] == "base-run"
+    assert os.stat(_generation(published, third) / schema / f"{table}.parquet").st_ino == \
+        os.stat(old_gen / schema / f"{table}.parquet").st_ino
+
+
+def test_full_publish_when_the_base_is_not_the_published_run(warehouse, tmp_path):
+    published = tmp_path / "published"
+    publish(warehouse, published, run_id="base-run", as_of=AS_OF)
+    changes = _changes_with_rest_unchanged(warehouse, _simulate_next_run(warehouse, "next-run"))
+
+    m = publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=changes, base_run_id="some-other-run")
+    assert m["mode"] == "full" and "not the base" in m["mode_reason"]
+    m = publish(warehouse, published, run_id="run-3", as_of=NEXT, changes=changes)
+    assert m["mode"] == "full" and "no base run" in m["mode_reason"]
+    m = publish(warehouse, published, run_id="run-4", as_of=NEXT, changes=changes, base_run_id="run-3",
+                storage_version="v1.0.0")
+    assert m["mode"] == "full" and "storage version" in m["mode_reason"]
+    assert storage_version_number(published / "capspread.duckdb") == 64
+    m = publish(warehouse, published, run_id="run-5", as_of=NEXT, changes={"marts.no_such_table": UNCHANGED},
+                base_run_id="run-4", storage_version="v1.0.0")
+    assert m["mode"] == "full" and "marts.no_such_table" in m["mode_reason"]
+    # a snapshot replaced behind the manifest's back (a publish that died between its renames)
+    os.utime(published / "capspread.duckdb", ns=(1, 1))
+    m = publish(warehouse, published, run_id="run-6", as_of=NEXT, changes=changes, base_run_id="run-5",
+                storage_version="v1.0.0")
+    assert m["mode"] == "full" and "not the one the manifest describes" in m["mode_reason"]
+    publish(warehouse, tmp_path / "fresh", run_id="fresh-run", as_of=NEXT, storage_version="v1.0.0")
+    assert _differences(published / "capspread.duckdb", tmp_path / "fresh" / "capspread.duckdb") == {}
+
+
+def test_full_publish_when_a_table_or_column_was_added(warehouse, tmp_path):
+    published = tmp_path / "published"
+    publish(warehouse, published, run_id="base-run", as_of=AS_OF)
+    changes = _changes_with_rest_unchanged(warehouse, {})
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("CREATE TABLE marts.brand_new AS SELECT 1 AS x")
+        con.execute("COMMENT ON TABLE marts.brand_new IS 'Grain: one row.'")
+    finally:
+        con.close()
+    m = publish(warehouse, published, run_id="with-table", as_of=NEXT, changes=changes, base_run_id="base-run")
+    assert m["mode"] == "full" and "new marts.brand_new" in m["mode_reason"], m["mode_reason"]
+    assert m["tables"]["marts.brand_new"] == 1
+    assert (published / "parquet" / "marts" / "brand_new.parquet").is_file()
+    assert not list(published.glob(".capspread.duckdb.*"))
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("ALTER TABLE marts.brand_new ADD COLUMN y INTEGER")
+    finally:
+        con.close()
+    changes = _changes_with_rest_unchanged(warehouse, {})
+    m = publish(warehouse, published, run_id="with-column", as_of=NEXT, changes=changes, base_run_id="with-table")
+    assert m["mode"] == "full" and "columns differ" in m["mode_reason"] and "marts.brand_new" in m["mode_reason"]
+    publish(warehouse, tmp_path / "fresh", run_id="fresh-run", as_of=NEXT)
+    assert _differences(published / "capspread.duckdb", tmp_path / "fresh" / "capspread.duckdb") == {}
+
+    # and with nothing changed in between, the next run is incremental again, comments included
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("COMMENT ON TABLE marts.brand_new IS 'Grain: one row, revised.'")
+        con.execute("COMMENT ON COLUMN marts.brand_new.y IS 'A new column.'")
+    finally:
+        con.close()
+    m = publish(warehouse, published, run_id="again", as_of=NEXT, changes=changes, base_run_id="with-column")
+    assert m["mode"] == "incremental", m["mode_reason"]
+    publish(warehouse, tmp_path / "fresh2", run_id="fresh-run2", as_of=NEXT)
+    assert _differences(published / "capspread.duckdb", tmp_path / "fresh2" / "capspread.duckdb") == {}
+
+
+def _published_state(published: Path) -> dict:
+    return {
+        "snapshot": (published / "capspread.duckdb").read_bytes(),
+        "manifest": (published / "manifest.json").read_text(),
+        "link": os.readlink(published / "parquet"),
+        "entries": sorted(p.name for p in published.iterdir()),
+        "generations": sorted(p.name for p in (published / ".parquet").iterdir()),
+    }
+
+
+def test_a_failed_incremental_publish_changes_nothing(warehouse, tmp_path, monkeypatch):
+    published = tmp_path / "published"
+    publish(warehouse, published, run_id="base-run", as_of=AS_OF)
+    deltas = _simulate_next_run(warehouse, "next-run")
+    changes = _changes_with_rest_unchanged(warehouse, deltas)
+    before = _published_state(published)
+
+    # a broken predicate fails inside the snapshot's transaction
+    bad = {**changes, "marts.index_weekly": Delta("no_such_column > 0")}
+    with pytest.raises(duckdb.Error):
+        publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=bad, base_run_id="base-run")
+    assert _published_state(published) == before
+
+    # the Parquet files fail after the snapshot copy was complete
+    def broken(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(publish_module, "_write_parquet", broken)
+    with pytest.raises(OSError, match="simulated"):
+        publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=changes, base_run_id="base-run")
+    monkeypatch.undo()
+    assert _published_state(published) == before
+
+    with pytest.raises(PublishError, match="Delta or 'unchanged'"):
+        publish(warehouse, published, run_id="next-run", as_of=NEXT, changes={"marts.index_weekly": "same"},
+                base_run_id="base-run")
+    with pytest.raises(PublishError, match="predicate"):
+        Delta("  ")
+    assert _published_state(published) == before
+
+    # the failed attempts did not spoil the base: the retry is incremental and right
+    m = publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=changes, base_run_id="base-run")
+    assert m["mode"] == "incremental", m["mode_reason"]
+    publish(warehouse, tmp_path / "fresh", run_id="fresh-run", as_of=NEXT)
+    assert _differences(published / "capspread.duckdb", tmp_path / "fresh" / "capspread.duckdb") == {}
