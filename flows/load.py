@@ -6,7 +6,7 @@ Shared by the nightly flow and by replay: the same merge rules, the same point-i
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -194,13 +194,57 @@ def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame]) -> Non
         raise MartRuleBroken("a mart broke its business rules; nothing was published: " + "; ".join(broken))
 
 
+# an incremental mart build reaches back at most this many years before the as-of date
+INCREMENTAL_MAX_YEARS = 2
+
+
+def mart_since(con, config: Config, run) -> tuple[date | None, str]:
+    """The first day whose per-symbol price marts this run must rebuild, or None for a full build
+    (and why): the earliest day of a price row this run loaded or made public, as long as the marts
+    were last built by a run of an earlier or the same as-of date with the same universe."""
+    import os
+
+    if os.environ.get("CAPSPREAD_FULL_MARTS", "").strip() not in ("", "0"):
+        return None, "full: CAPSPREAD_FULL_MARTS is set"
+    last = con.execute(
+        "SELECT as_of_date FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()
+    if not last:
+        return None, "full: first build"
+    previous = last[0][0]
+    if previous > run.as_of:
+        return None, f"full: the marts were built as of a later day ({previous})"
+    names = {s.symbol: (s.name, s.role) for s in config.universe}
+    shown = con.execute(
+        "SELECT DISTINCT symbol, name, role FROM marts.market_scoreboard "
+        "WHERE as_of_date = (SELECT max(as_of_date) FROM marts.market_scoreboard)").fetchall()
+    if any(names.get(sym, (None, None)) != (name, role) for sym, name, role in shown):
+        return None, "full: the configured universe changed"
+    loaded = con.execute(
+        "SELECT min(trade_date) FROM raw.prices WHERE _run_id = ?", [run.run_id]).fetchall()[0][0]
+    public = con.execute(
+        "SELECT min(trade_date) FROM core.prices_daily WHERE available_on > ? AND available_on <= ?",
+        [previous, run.as_of]).fetchall()[0][0]
+    since = min(d for d in (loaded, public, previous + timedelta(days=1)) if d is not None)
+    if since < date(run.as_of.year - INCREMENTAL_MAX_YEARS, 1, 1):
+        return None, f"full: rows from {since} changed"
+    return since, f"incremental: from {since}"
+
+
 def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly") -> None:
     """Marts as of the run's date (checked by their suites), source health and the meta.runs row
-    (inside the transaction)."""
-    marts = build_marts(con, config, run.as_of)
+    (inside the transaction). The per-symbol price marts are rebuilt from the first day the run
+    changed when they can be (``mart_since``, ``flows.marts``), else in full."""
+    from flows.marts import INCREMENTAL
+
+    since, run.mart_mode = mart_since(con, config, run)
+    run.mart_since = since
+    marts = build_marts(con, config, run.as_of, since=since)
     check_marts(con, config, run, marts)
     for name, frame in marts.items():
-        run.marts[name] = db.replace_mart(con, name, frame)
+        if since is not None and name in INCREMENTAL:
+            run.marts[name] = db.replace_mart(con, name, frame, where=f"{INCREMENTAL[name]} >= DATE '{since}'")
+        else:
+            run.marts[name] = db.replace_mart(con, name, frame)
     source_health(con, run)
     quarantined = sum(r.quarantined for r in run.datasets.values())
     run.exit_code = 3 if quarantined else 0

@@ -1,4 +1,18 @@
-"""Build every mart for an as-of date from the core tables (point in time)."""
+"""Build every mart for an as-of date from the core tables (point in time).
+
+Two ways, the same rows:
+
+* **full** (``since=None``): every mart from all of history;
+* **incremental** (``since=D``): the per-symbol price marts (``market_scoreboard``, ``index_weekly``)
+  only from ``D`` on, computed from a window of history that starts on 1 January of the year
+  before ``D`` (enough for the year-to-date anchor, the month anchor and ten weeks of up weeks),
+  with the two quantities that reach back further carried from the marts already built: each
+  symbol's record close before the window (``market_scoreboard.record_high``) and the up streak
+  of the window's first week (``index_weekly.up_streak``). The size pairs' symbols are read in
+  full (a handful of series: relative strength rebases at the pair's first common date and the
+  SMB correlation needs 36 months), and every other mart is small and rebuilt in full. The
+  caller replaces only the rows from ``D`` on (``flows.load.finish_run``).
+"""
 
 from __future__ import annotations
 
@@ -25,9 +39,46 @@ def universe_frame(config: Config) -> pl.LazyFrame:
     )
 
 
-def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> dict[str, pl.DataFrame]:
-    """Every mart as of the evening of ``as_of``: only observations public by then are used."""
-    prices = read_core(con, "prices", as_of).filter(pl.col("trade_date") <= as_of)
+# marts built only from ``since`` on in an incremental build, and the date column that says so
+INCREMENTAL = {"market_scoreboard": "as_of_date", "index_weekly": "week_end"}
+
+
+def window_start(since: date) -> date:
+    """First day of history an incremental build from ``since`` reads."""
+    return date(since.year - 1, 1, 1)
+
+
+def _read_prices(con: duckdb.DuckDBPyConnection, as_of: date, start: date | None, keep: list[str]) -> pl.LazyFrame:
+    if start is None:
+        return read_core(con, "prices", as_of).filter(pl.col("trade_date") <= as_of)
+    rel = con.sql(
+        "SELECT symbol, trade_date, close FROM core.prices_daily WHERE available_on <= $as_of AND trade_date <= $as_of "
+        "AND (trade_date >= $start OR list_contains($keep, symbol))",
+        params={"as_of": as_of, "start": start, "keep": keep},
+    )
+    return pl.from_arrow(rel.to_arrow_table()).lazy()
+
+
+def _carries(con: duckdb.DuckDBPyConnection, start: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Record close before ``start`` per symbol, and the up streak of each symbol's week that
+    contains ``start`` (or its first week after it), from the marts already built."""
+    highs = pl.from_arrow(con.sql(
+        "SELECT symbol, max(record_high) AS carried_high FROM marts.market_scoreboard "
+        "WHERE as_of_date < $start GROUP BY symbol", params={"start": start}).to_arrow_table())
+    streaks = pl.from_arrow(con.sql(
+        "SELECT symbol, arg_min(week_start, week_start) AS week_start, arg_min(up_streak, week_start) AS carried_streak "
+        "FROM marts.index_weekly WHERE week_end >= $start GROUP BY symbol", params={"start": start}).to_arrow_table())
+    return highs.lazy(), streaks.lazy()
+
+
+def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
+                since: date | None = None) -> dict[str, pl.DataFrame]:
+    """Every mart as of the evening of ``as_of``: only observations public by then are used.
+    With ``since``, ``market_scoreboard`` and ``index_weekly`` hold only their rows from ``since``
+    on (see the module docstring)."""
+    pair_symbols = sorted({x for p in config.pairs for x in (p.small, p.large)})
+    start = window_start(since) if since is not None else None
+    prices = _read_prices(con, as_of, start, pair_symbols)
     factors = read_core(con, "factors", as_of)
     first = prices.select(pl.col("trade_date").min()).collect().item() or as_of
     closes = market.session_closes(prices, sessions(first, as_of).lazy()).cache()
@@ -46,9 +97,18 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> 
         max_age_days=int(config.consensus.get("max_age_days", cx.DEFAULT_MAX_AGE_DAYS)),
         min_coverage=float(config.consensus.get("min_coverage", cx.DEFAULT_MIN_COVERAGE)),
     ).cache()
+    if start is None:
+        weekly = market.index_weekly(market.weekly_returns(closes)).cache()
+        board = market.market_scoreboard(closes, universe_frame(config), weekly=weekly)
+    else:
+        highs, streaks = _carries(con, start)
+        weekly = market.index_weekly(market.weekly_returns(closes), streak_carry=streaks).cache()
+        board = market.market_scoreboard(closes, universe_frame(config), weekly=weekly, record_carry=highs)
+        board = board.filter(pl.col("as_of_date") >= since)
+        weekly = weekly.filter(pl.col("week_end") >= since)
     frames = {
-        "market_scoreboard": market.market_scoreboard(closes, universe_frame(config)),
-        "index_weekly": market.index_weekly(market.weekly_returns(closes)),
+        "market_scoreboard": board,
+        "index_weekly": weekly,
         "size_spread_daily": spread_daily,
         "size_spread_monthly": spread_monthly,
         "short_interest_by_bucket": si_buckets,

@@ -71,6 +71,9 @@ class RunResult:
     health_notes: list[str] = field(default_factory=list)
     source_failures: list[tuple[str, str, str]] = field(default_factory=list)  # (source, dataset, why)
     source_events: list[tuple[str, str, str, str]] = field(default_factory=list)  # (source, dataset, status, why)
+    known_at: datetime | None = None  # when the run's core rows became known
+    mart_since: date | None = None  # marts rebuilt from this day on (None: in full)
+    mart_mode: str = ""  # "full" or "incremental", and why
 
 
 def new_run_id() -> str:
@@ -168,6 +171,7 @@ def load(home: Home, config: Config, run: RunResult, batches: list[Batch], outco
     try:
         db.create_schema(con)
         con.execute("BEGIN TRANSACTION")
+        run.known_at = known_at
         entries = apply_batches(con, home, config, run, batches, outcomes, started, known_at)
         finish_run(con, config, run, started)
         journal = write_journal(home, run.run_id, run.as_of, known_at, started, run.profile, entries)

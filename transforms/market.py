@@ -44,12 +44,18 @@ def weekly_returns(closes: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def index_weekly(weekly: pl.LazyFrame) -> pl.LazyFrame:
+def index_weekly(weekly: pl.LazyFrame, streak_carry: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """One row per symbol per week: weekly return, whether it rose, up weeks among the last ten
-    and the length of the current run of up weeks."""
+    and the length of the current run of up weeks.
+
+    ``streak_carry`` (``symbol``, ``week_start``, ``carried_streak``) serves an incremental build
+    that starts from a window of history: for each symbol, the up streak already known for the
+    window's first week (whose own return the window cannot compute). A run of up weeks that
+    reaches back to the window's start continues that streak instead of starting from one.
+    """
     is_up = pl.col("weekly_return") > 0
     run = (is_up != is_up.shift(1)).fill_null(True).cum_sum().over("symbol")
-    return (
+    out = (
         weekly.sort("symbol", "week_start")
         .with_columns(is_up_week=pl.when(pl.col("weekly_return").is_not_null()).then(is_up))
         .with_columns(
@@ -65,10 +71,24 @@ def index_weekly(weekly: pl.LazyFrame) -> pl.LazyFrame:
             .cast(pl.Int32),
             is_complete=pl.col("last_trade_date") == pl.col("week_end"),
         )
-        .select(
-            "week_end", "symbol", "week_start", "close", "weekly_return", "is_up_week",
-            "up_weeks_last_10", "up_streak", "is_complete",
+    )
+    if streak_carry is not None:
+        first = pl.col("week_start").min().over("symbol")
+        out = (
+            out.with_columns(_k=pl.int_range(pl.len()).over("symbol"), _first=first)
+            .join(streak_carry.select("symbol", pl.col("week_start").alias("_first"), "carried_streak"),
+                  on=["symbol", "_first"], how="left")
+            .with_columns(
+                up_streak=pl.when((pl.col("_k") > 0) & (pl.col("up_streak") == pl.col("_k")))
+                .then(pl.col("up_streak") + pl.col("carried_streak").fill_null(0))
+                .otherwise(pl.col("up_streak"))
+                .cast(pl.Int32)
+            )
+            .sort("symbol", "week_start")
         )
+    return out.select(
+        "week_end", "symbol", "week_start", "close", "weekly_return", "is_up_week",
+        "up_weeks_last_10", "up_streak", "is_complete",
     )
 
 
@@ -83,12 +103,22 @@ def _period_anchor(closes: pl.LazyFrame, period: str, name: str) -> pl.LazyFrame
     )
 
 
-def market_scoreboard(closes: pl.LazyFrame, universe: pl.LazyFrame) -> pl.LazyFrame:
+def market_scoreboard(
+    closes: pl.LazyFrame,
+    universe: pl.LazyFrame,
+    *,
+    weekly: pl.LazyFrame | None = None,
+    record_carry: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
     """One row per symbol per as-of date (every session): close, week-, month- and year-to-date
     returns, up weeks among the last ten (the current week by its sign so far), distance from the
-    record closing high and the week-to-date rank among indexes (ETFs where no index is loaded)."""
+    record closing high and the week-to-date rank among indexes (ETFs where no index is loaded).
+
+    ``weekly`` is ``index_weekly`` of the same closes when the caller has it already. For an
+    incremental build from a window of history, ``record_carry`` (``symbol``, ``carried_high``)
+    holds each symbol's record close before the window."""
     weekly = (
-        index_weekly(weekly_returns(closes))
+        (weekly if weekly is not None else index_weekly(weekly_returns(closes)))
         .sort("symbol", "week_start")
         .with_columns(
             prior_9_up=pl.col("is_up_week").cast(pl.Int32).shift(1).rolling_sum(9).over("symbol"),
@@ -109,6 +139,13 @@ def market_scoreboard(closes: pl.LazyFrame, universe: pl.LazyFrame) -> pl.LazyFr
             ytd_return=pl.col("close") / pl.col("prev_year_close") - 1,
             record_high=pl.col("close").cum_max().over("symbol"),
         )
+    )
+    if record_carry is not None:
+        board = board.join(record_carry.select("symbol", "carried_high"), on="symbol", how="left").with_columns(
+            record_high=pl.max_horizontal("record_high", "carried_high")
+        )
+    board = (
+        board
         .with_columns(
             up_weeks_last_10=(pl.col("prior_9_up") + (pl.col("wtd_return") > 0).cast(pl.Int32)),
             up_streak=pl.when(pl.col("wtd_return").is_null())

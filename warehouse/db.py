@@ -141,9 +141,10 @@ def read_core(con: duckdb.DuckDBPyConnection, dataset: str, as_of: date) -> pl.L
     return pl.from_arrow(rel.to_arrow_table()).lazy()
 
 
-def replace_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Replace the rows of ``marts.<table>`` (its DDL and comments stay)."""
-    con.execute(f"DELETE FROM marts.{table}")
+def replace_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, where: str | None = None) -> int:
+    """Replace the rows of ``marts.<table>`` (its DDL and comments stay); with ``where``, only the
+    rows it selects (``frame`` holds their replacement)."""
+    con.execute(f"DELETE FROM marts.{table}" + (f" WHERE {where}" if where else ""))
     _stage(con, frame)
     con.execute(f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage")
     con.unregister("stage")

@@ -1,0 +1,77 @@
+"""Nightly runs rebuild the per-symbol price marts from the first day they changed; the marts
+they leave are the marts a full build from all of history gives (the reference, computed here
+in-process on the same warehouse)."""
+
+from __future__ import annotations
+
+from datetime import date
+from types import SimpleNamespace
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from capspread.config import Config
+from flows.load import mart_since
+from flows.marts import build_marts
+from tests.conftest import run_cli
+
+FIRST, SECOND = date(2023, 1, 10), date(2023, 3, 15)
+KEYS = {"market_scoreboard": ["as_of_date", "symbol"], "index_weekly": ["week_end", "symbol"]}
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("incremental")
+    proc = run_cli(home, "run", "--as-of", FIRST.isoformat())
+    assert proc.returncode == 0, proc.stderr
+    return home
+
+
+def _run(as_of: date, run_id: str = "probe") -> SimpleNamespace:
+    return SimpleNamespace(as_of=as_of, run_id=run_id)
+
+
+def test_when_the_marts_can_be_built_incrementally(home):
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    try:
+        config = Config.load()
+        # nothing loaded by the probe run: the days after the last run's as-of date
+        assert mart_since(con, config, _run(SECOND)) == (date(2023, 1, 11), "incremental: from 2023-01-11")
+        assert mart_since(con, config, _run(date(2022, 12, 1)))[0] is None  # going back in time
+        renamed = Config(**{**config.__dict__, "universe": tuple(
+            s if s.symbol != "SPY" else type(s)(**{**s.__dict__, "name": "renamed"}) for s in config.universe)})
+        assert mart_since(con, renamed, _run(SECOND)) == (None, "full: the configured universe changed")
+    finally:
+        con.close()
+
+
+def test_second_run_leaves_the_marts_of_a_full_build(home):
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    before = con.execute("SELECT count(*) FROM marts.market_scoreboard WHERE as_of_date <= ?", [FIRST]).fetchall()
+    con.close()
+    proc = run_cli(home, "run", "--as-of", SECOND.isoformat())
+    assert proc.returncode == 0, proc.stderr
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        reference = build_marts(con, Config.load(), SECOND)  # all of history, in full
+        new_days = con.execute("SELECT count(DISTINCT as_of_date) FROM marts.market_scoreboard WHERE as_of_date > ?",
+                               [FIRST]).fetchall()[0][0]
+        assert new_days == 44  # XNYS sessions 2023-01-11 .. 2023-03-15
+        assert con.execute("SELECT count(*) FROM marts.market_scoreboard WHERE as_of_date <= ?",
+                           [FIRST]).fetchall() == before
+        for name, ref in reference.items():
+            got = pl.from_arrow(con.sql(f"SELECT * FROM marts.{name}").to_arrow_table()).select(ref.columns)
+            keys = KEYS.get(name, list(ref.columns[:2]))
+            assert got.height == ref.height, name
+            assert_frame_equal(got.sort(keys, nulls_last=True), ref.sort(keys, nulls_last=True),
+                               check_exact=False, rtol=1e-12, check_dtypes=False)
+        # the record highs of QQQ (November 2021) lie before the window the run read (2022 on)
+        qqq = con.execute("SELECT max(close) FROM core.prices_daily WHERE symbol = 'QQQ' AND trade_date < '2022-01-01'"
+                          ).fetchall()[0][0]
+        high = con.execute("SELECT record_high FROM marts.market_scoreboard WHERE symbol = 'QQQ' AND as_of_date = ?",
+                           [SECOND]).fetchall()[0][0]
+        assert high == qqq
+    finally:
+        con.close()
