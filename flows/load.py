@@ -236,6 +236,9 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
     changed when they can be (``mart_since``, ``flows.marts``), else in full."""
     from flows.marts import INCREMENTAL
 
+    last = con.execute("SELECT run_id FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()
+    if hasattr(run, "base_run_id"):
+        run.base_run_id = last[0][0] if last else None
     since, run.mart_mode = mart_since(con, config, run)
     run.mart_since = since
     marts = build_marts(con, config, run.as_of, since=since)

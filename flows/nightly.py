@@ -74,6 +74,8 @@ class RunResult:
     known_at: datetime | None = None  # when the run's core rows became known
     mart_since: date | None = None  # marts rebuilt from this day on (None: in full)
     mart_mode: str = ""  # "full" or "incremental", and why
+    base_run_id: str | None = None  # the run whose state the published snapshot holds before this one
+    publish_mode: str = ""  # "full" or "incremental", and why
 
 
 def new_run_id() -> str:
@@ -190,10 +192,40 @@ def load(home: Home, config: Config, run: RunResult, batches: list[Batch], outco
         con.close()
 
 
+def publish_changes(run: RunResult) -> dict | None:
+    """What this run wrote, per published table, for an incremental publish (None: publish in full).
+
+    Core tables of datasets the run loaded nothing into are unchanged; ``core.prices_daily`` (the
+    big one) changed in the rows stamped with the run's ``known_at``; the per-symbol price marts
+    from ``mart_since`` on. Every other table is rewritten (small: the rest of core, the other
+    marts, meta)."""
+    from flows.marts import INCREMENTAL
+    from warehouse.publish import UNCHANGED, Delta
+
+    if run.known_at is None or not run.base_run_id:
+        return None
+    changes: dict = {}
+    for dataset, table in db.CORE_TABLE.items():
+        rep = run.datasets.get(dataset)
+        if rep is None or not rep.batches:
+            changes[f"core.{table}"] = UNCHANGED
+    if "core.prices_daily" not in changes:
+        stamp = run.known_at.astimezone(timezone.utc).isoformat()
+        changes["core.prices_daily"] = Delta(where=f"known_at = TIMESTAMPTZ '{stamp}'", key=("symbol", "trade_date"))
+    if run.mart_since is not None:
+        for mart, column in INCREMENTAL.items():
+            changes[f"marts.{mart}"] = Delta(where=f"{column} >= DATE '{run.mart_since.isoformat()}'")
+    return changes
+
+
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_snapshot(home: Home, run: RunResult) -> dict:
-    """Replace the read-only snapshot and the Parquet files atomically."""
-    return publish(home.warehouse, home.published, run_id=run.run_id, as_of=run.as_of)
+    """Replace the read-only snapshot and the Parquet files atomically (incrementally on top of
+    the previous run's publish when that is the base; see ``warehouse.publish``)."""
+    manifest = publish(home.warehouse, home.published, run_id=run.run_id, as_of=run.as_of,
+                       changes=publish_changes(run), base_run_id=run.base_run_id)
+    run.publish_mode = f"{manifest.get('mode', 'full')}: {manifest.get('mode_reason', '')}".rstrip(": ")
+    return manifest
 
 
 @flow(name="nightly", log_prints=False)

@@ -4,6 +4,7 @@ in-process on the same warehouse)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from types import SimpleNamespace
 
@@ -73,5 +74,22 @@ def test_second_run_leaves_the_marts_of_a_full_build(home):
         high = con.execute("SELECT record_high FROM marts.market_scoreboard WHERE symbol = 'QQQ' AND as_of_date = ?",
                            [SECOND]).fetchall()[0][0]
         assert high == qqq
+    finally:
+        con.close()
+    # published on top of the first run's snapshot, and the same rows as the warehouse
+    manifest = json.loads((home / "published" / "manifest.json").read_text())
+    assert manifest["mode"] == "incremental", manifest.get("mode_reason")
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{home / 'warehouse.duckdb'}' AS wh (READ_ONLY)")
+        con.execute(f"ATTACH '{home / 'published' / 'capspread.duckdb'}' AS snap (READ_ONLY)")
+        for table in ("core.prices_daily", "core.cpi_observations", "marts.market_scoreboard", "marts.index_weekly",
+                      "marts.size_spread_daily", "meta.runs"):
+            for a, b in (("wh", "snap"), ("snap", "wh")):
+                extra = con.execute(f"SELECT count(*) FROM (FROM {a}.{table} EXCEPT ALL FROM {b}.{table})").fetchall()
+                assert extra == [(0,)], f"{table}: rows in {a} and not in {b}"
+            parquet = home / "published" / "parquet" / table.split(".")[0] / f"{table.split('.')[1]}.parquet"
+            assert con.execute(f"SELECT count(*) FROM (FROM wh.{table} EXCEPT ALL FROM read_parquet('{parquet}'))"
+                               ).fetchall() == [(0,)], table
     finally:
         con.close()
