@@ -27,8 +27,7 @@ def market_scoreboard(frame: pl.DataFrame, symbols_with_prices: list[str]):
     """One row per symbol per date; up weeks in 0..10; never above the record; every symbol
     that has prices on the latest date is on the latest board; ranks 1..n."""
     latest = frame["as_of_date"].max()
-    derived = frame.with_columns(_latest=pl.col("as_of_date") == latest)
-    on_latest = derived.filter(pl.col("_latest"))["symbol"].to_list()
+    derived = frame.with_columns(_latest=(pl.col("as_of_date") == latest) if latest is not None else pl.lit(False))
     exps = _unique("as_of_date", "symbol") + [
         E.ExpectColumnValuesToBeBetween(column="up_weeks_last_10", min_value=0, max_value=10),
         E.ExpectColumnValuesToBeBetween(column="pct_from_record_high", max_value=TOL),

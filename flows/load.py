@@ -15,7 +15,6 @@ from capspread.config import Config, Home
 from flows.landing import land, quarantine
 from flows.marts import build_marts
 from sources.base import Batch
-from sources.schemas import DATASETS, DATE_COLUMN
 from transforms.pit import available_on
 from warehouse import db
 

@@ -13,9 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
-import polars as pl
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE  # results are not persisted; hashing the batches only costs
 
@@ -25,7 +23,7 @@ from flows.deploy import no_backfill_running, warehouse_slot
 from flows.landing import scan_inbox, write_journal
 from flows.load import apply_batches, build_docs, finish_run, pending_landed
 from sources.base import Batch
-from sources.schemas import DATASETS, DATE_COLUMN
+from sources.schemas import DATASETS
 from transforms.calendar import is_session
 from warehouse import db
 from warehouse.publish import publish

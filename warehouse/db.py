@@ -6,6 +6,7 @@ All SQL lives in ``warehouse/sql``; this module runs files by name and moves dat
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -45,9 +46,23 @@ def sql_file(relative: str) -> str:
     return (SQL / relative).read_text()
 
 
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=read_only)
-    return con
+    """A connection to the warehouse file. DuckDB's memory is capped (``CAPSPREAD_DUCKDB_MEMORY_LIMIT``,
+    default 2GB; DuckDB's own default is 80 % of the machine) and large joins, sorts and merges
+    spill to ``<warehouse>.tmp/`` beside the file instead of growing the process."""
+    limit = os.environ.get("CAPSPREAD_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
+    config = {"memory_limit": limit}
+    if not read_only:
+        config["temp_directory"] = str(Path(path)) + ".tmp"
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=config)
+    except duckdb.Error as exc:
+        if "memory" in str(exc).lower() and "CAPSPREAD_DUCKDB_MEMORY_LIMIT" in os.environ:
+            raise ValueError(f"CAPSPREAD_DUCKDB_MEMORY_LIMIT={limit!r} is not a DuckDB memory size like 2GB") from exc
+        raise
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -65,7 +65,7 @@ def _same(a: pl.DataFrame, b: pl.DataFrame, keys: list[str]) -> bool:
 
 def test_window_with_carries_equals_full_history(full):
     closes, universe, weekly, board = full
-    carried_high_mattered = carried_streak_mattered = 0
+    carried_high_mattered = 0
     days = [date(y, m, 2) for y in range(1996, 2027) for m in (1, 7) if date(y, m, 2) <= LAST]
     for since in days:
         w, b = _incremental(full, since)

@@ -95,7 +95,7 @@ CREATE TABLE IF NOT EXISTS meta.source_disagreements (
     dataset VARCHAR, symbol VARCHAR, observation_date DATE, source_a VARCHAR, value_a DOUBLE,
     source_b VARCHAR, value_b DOUBLE, difference DOUBLE, run_id VARCHAR
 );
-COMMENT ON TABLE meta.source_disagreements IS 'Grain: one row per symbol, date and pair of sources whose closes differ by more than a cent (real vendors do disagree; reported, not hidden). Rebuilt each run.';
+COMMENT ON TABLE meta.source_disagreements IS 'Grain: one row per symbol, date and pair of sources whose closes differ by more than a cent (real vendors do disagree; reported, not hidden). Recomputed for the (symbol, day) keys each run loads; replay recomputes all.';
 COMMENT ON COLUMN meta.source_disagreements.dataset IS 'Dataset compared (prices).';
 COMMENT ON COLUMN meta.source_disagreements.symbol IS 'Symbol.';
 COMMENT ON COLUMN meta.source_disagreements.observation_date IS 'Trading day.';
