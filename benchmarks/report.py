@@ -164,7 +164,8 @@ def render(r: dict) -> str:
             f"{sum(f['bytes'] for f in files) / 2**20:,.0f} MiB (generated in {_f(man.get('written_seconds'))} s, "
             "cached for later runs)",
             "- backfill: every file of the history, served by the benchmark's `SyntheticSource` through the real "
-            "`run_pipeline` (collect → GX validation → raw/core load → marts and mart suites → publish); "
+            "`run_pipeline` (collect → validation: GX's engine or the set-based one by frame size → raw/core load → "
+            "marts and mart suites → publish); "
             "nightly: the next session's prices and the one settlement that became public that day.",
             "",
         ]
@@ -185,6 +186,10 @@ def render(r: dict) -> str:
     target("peak RSS of the backfill and nightly processes, GiB", v["peak_rss_gib"], 4, "{:.2f}")
     target("nightly wall, s (Prefect start excluded)", v["nightly_s"], 10, "{:.1f}")
     target("baseline / pipeline (backfill)", v["baseline_over_pipeline"], 10, "{:.1f}×", better="ge")
+    modes = [f"{label}: marts {mode_of(main.get(label), 'mart')}, publish {mode_of(main.get(label), 'publish')}"
+             for label in ("backfill", "nightly") if main.get(label) and "error" not in main.get(label)]
+    if modes:
+        L += ["", "Modes of the runs (`RunResult.mart_mode`; `mode` in the publish manifest): " + "; ".join(modes) + "."]
     if v.get("backfill_cpu_s") and v.get("floor_cpu_s"):
         L += ["", f"On CPU seconds, which the machine's load distorts less: backfill {_f(v['backfill_cpu_s'])} s, "
               f"floor {_f(v['floor_cpu_s'])} s, ratio {_f(v['backfill_cpu_s'] / v['floor_cpu_s'])}×; nightly "
@@ -193,6 +198,7 @@ def render(r: dict) -> str:
           "Stages nest (› = inside the stage above). `imports` and the Prefect server start are paid once per "
           "process and are not part of the run's seconds.", ""]
     L += stage_table(main.get("backfill"))
+    L += _modes(main.get("backfill"))
     L += ["## Floor — same files, same rules, least work", ""]
     L += stage_table(main.get("floor"))
     checks = (main.get("floor") or {}).get("checks", {})
@@ -203,6 +209,7 @@ def render(r: dict) -> str:
                           if any(x for c, x in d.items() if c != "rows")) + ".", ""]
     L += ["## Nightly — one new session and one settlement on the backfilled warehouse", ""]
     L += stage_table(main.get("nightly"))
+    L += _modes(main.get("nightly"))
     fn = floor_seconds(main.get("floor"), "nightly")
     if fn is not None and v.get("nightly_s"):
         L += [f"The floor for the same nightly files is {_f(fn, 2)} s (scan, insert, rules with a 40-day look-back).", ""]
@@ -215,6 +222,26 @@ def render(r: dict) -> str:
     L += _dominant(main)
     L += [summary_line(v)]
     return "\n".join(L) + "\n"
+
+
+def mode_of(result: dict | None, what: str) -> str:
+    """'full' or 'incremental' for a run's marts or publish ('–' when not recorded)."""
+    if not result or "error" in result:
+        return "–"
+    if what == "publish":
+        return (result.get("publish_manifest") or {}).get("mode") or (result.get("publish_mode") or "–").split(":")[0]
+    return (result.get("mart_mode") or "–").split(":")[0]
+
+
+def _modes(result: dict | None) -> list[str]:
+    if not result or "error" in result or not (result.get("mart_mode") or result.get("publish_manifest")):
+        return []
+    man = result.get("publish_manifest") or {}
+    publish = man.get("mode") or "–"
+    if man.get("mode_reason"):
+        publish += f" ({man['mode_reason']})"
+    return [f"Mart mode (`RunResult.mart_mode`): {result.get('mart_mode') or '–'}. Publish mode (manifest `mode`): "
+            f"{publish}.", ""]
 
 
 def _baseline(b: dict | None, v: dict) -> list[str]:
@@ -238,9 +265,14 @@ def _prototypes(p: dict | None, backfill: dict | None = None) -> list[str]:
     for c in p.get("changes", []):
         if c.get("before_from") and c.get("before") is None:
             c["before"], c["before_cpu"] = _seconds(backfill, c["before_from"]), _cpu(backfill, c["before_from"])
-    L += ["Each change is measured in the benchmark process on the same backfilled warehouse or the same "
-          "files, before and after, with the pipeline's own functions and SQL; the benchmark does not change the "
-          "pipeline (a change marked as applied was since made in the pipeline itself).", "",
+    applied = p.get("applied") or []
+    if applied:
+        L += ["Applied in the pipeline since earlier runs (their before/after numbers are in this file's history): "
+              + "; ".join(f"{what} ({where})" for where, what in applied) + ".", ""]
+    if not p.get("changes") and not p.get("errors"):
+        return L + ["*no change left to measure*", ""]
+    L += ["Each change not yet applied is measured in the benchmark process on the same files, before and after, "
+          "with the pipeline's own functions and SQL; the benchmark does not change the pipeline.", "",
           "| change | what is measured | before s (CPU s) | after s (CPU s) | speed-up | memory before → after | check |",
           "|---|---|---:|---:|---:|---|---|"]
     for c in p.get("changes", []):
@@ -268,7 +300,8 @@ def _scaling(r: dict, main: dict) -> list[str]:
     L += [f"Backfill and nightly at {', '.join(str(p['symbols']) for p in pts)} {SYNTHETIC} symbols × {_years(years)} "
           f"(fresh home each), with the main run ({main.get('symbols')} × {_years(main.get('years'))}) beside them.", "",
           "| symbols × years | rows | floor s | backfill s | backfill CPU s | µs per row (wall) | backfill peak RSS GiB | "
-          "nightly s | nightly CPU s | nightly peak RSS GiB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+          "nightly s | nightly CPU s | nightly peak RSS GiB | nightly marts / publish |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     rows_list = []
     for p in [*pts, {**main, "main": True}]:
         man = (p.get("generate") or {}).get("manifest", {})
@@ -279,12 +312,12 @@ def _scaling(r: dict, main: dict) -> list[str]:
         label = f"{p['symbols']} × {p['years']:g}" + (" (main)" if p.get("main") else "")
         L.append(f"| {label} | {_f(rows, 0)} | {_f(floor_seconds(p.get('floor')), 1)} | {_f(bs)} | {_f(_cpu(b))} | "
                  f"{_f(per, 2)} | {_gib((b or {}).get('peak_rss'))} | {_f(_seconds(n))} | {_f(_cpu(n))} | "
-                 f"{_gib((n or {}).get('peak_rss'))} |")
+                 f"{_gib((n or {}).get('peak_rss'))} | {mode_of(n, 'mart')} / {mode_of(n, 'publish')} |")
         if not p.get("main"):
             rows_list.append((p["symbols"], rows, bs, _cpu(b), (b or {}).get("peak_rss"), _seconds(n)))
     good = [x for x in rows_list if x[1] and x[2]]
     if len(good) >= 2:
-        (s1, r1, t1, c1, m1, n1), (s2, r2, t2, c2, m2, n2) = good[0], good[-1]
+        (s1, r1, t1, c1, m1, _), (s2, r2, t2, c2, m2, _) = good[0], good[-1]
         L += ["", f"From {s1} to {s2} symbols the rows grow {r2 / r1:.1f}× and the backfill wall time {t2 / t1:.1f}× "
               f"(CPU {c2 / c1:.1f}×)" + (f", peak RSS {m2 / m1:.1f}×" if m1 and m2 else "") + "."]
         steps = []
@@ -305,8 +338,7 @@ def _scaling(r: dict, main: dict) -> list[str]:
         a, b = _seconds(same[0]["nightly"]), _seconds(main["nightly"])
         L += ["", f"Nightly on {main['symbols']} symbols: {_f(a)} s with {_years(same[0]['years'])} held, "
               f"{_f(b)} s with {_years(main['years'])} held ({b / a:.1f}×): "
-              + ("the nightly cost grows with the history held (full rebuild of the marts and full publish)."
-                 if b / a > 1.5 else "about flat.")]
+              + ("the nightly cost grows with the history held." if b / a > 1.5 else "about flat in the history held.")]
     return L + [""]
 
 

@@ -1,7 +1,7 @@
 """Run the scale benchmark and write ``benchmarks/RESULTS.md`` (``make bench``).
 
     python -m benchmarks.run                        # 3,000 SYNTHETIC symbols x 25 years, scaling, prototypes
-    python -m benchmarks.run --symbols 300 --years 5 --no-scaling --no-prototypes   # a quick run
+    python -m benchmarks.run --symbols 300 --years 5 --no-scaling --no-baseline   # a quick run
 
 Every workload runs in a process of its own (``benchmarks.workloads``), watched for its resident
 memory (``--rss-limit-gib``: a workload above it is stopped and reported, so that a benchmark never

@@ -7,7 +7,8 @@ NAME SPEC.json OUT.json``) so that its peak RSS is its own and imports are paid 
 - ``floor``: a Polars scan of the same files, one Arrow insert into DuckDB, the landing rules as
   one DuckDB aggregate query per dataset (``benchmarks.floor``).
 - ``baseline``: the naive tutorial pipeline on subsets, extrapolated (``benchmarks.baseline``).
-- ``prototype``: a proposed change measured on a copy of a backfilled home (``benchmarks.prototypes``).
+- ``prototype``: a proposed change, not applied yet, measured before and after on the same files
+  (``benchmarks.prototypes``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def _height(frame) -> int:
 def instrument(rec, synthetic_data: Path | None = None) -> None:
     """Time the pipeline's own functions where the flow calls them (module attributes)."""
     import expectations.runner as runner
+    import expectations.setbased as setbased
+    import flows.health as health
     import flows.load as load
     import flows.marts as marts
     import flows.nightly as nightly
@@ -74,8 +77,17 @@ def instrument(rec, synthetic_data: Path | None = None) -> None:
     batches_rows = lambda a, k, r: sum(_height(b.frame) for b in r)  # noqa: E731
     rec.wrap(nightly, "collect", "collect (sources + inbox, Prefect task)", batches_rows)
     rec.wrap(nightly, "validate", "validate (Prefect task)", lambda a, k, r: sum(_height(b.frame) for b in a[0]))
-    rec.wrap(runner, "run_suite", lambda a, k: "GX run_suite, marts (to_pandas + validate)" if str(a[0]).startswith("marts.")
-             else "GX run_suite, landing (to_pandas + validate)", lambda a, k, r: a[2].height)
+    # every suite goes through run_suite: GX's pandas engine up to CAPSPREAD_GX_MAX_ROWS rows, the set-based one above
+    kind = ["landing"]  # what the suite running now validates, for its engine's stage name
+
+    def suite_label(a, k) -> str:
+        kind[0] = "marts" if str(a[0]).startswith("marts.") else "landing"
+        return "validation, marts" if kind[0] == "marts" else "validation, landing (GX or set-based)"
+
+    rec.wrap(runner, "run_suite", suite_label, lambda a, k, r: a[2].height)
+    rec.wrap(runner, "gx_suite", lambda a, k: f"GX pandas engine, {kind[0]} (gx_suite)", lambda a, k, r: a[2].height)
+    rec.wrap(setbased, "checks", lambda a, k: f"set-based engine, {kind[0]} (setbased.checks)",
+             lambda a, k, r: a[1].height)
     rec.wrap(nightly, "load", "load (Prefect task, one transaction)")
     rec.wrap(nightly, "apply_batches", "apply_batches", lambda a, k, r: None)
     rec.wrap(load, "usable_rows", "point-in-time window (usable_rows)", lambda a, k, r: r[0].height)
@@ -85,14 +97,42 @@ def instrument(rec, synthetic_data: Path | None = None) -> None:
     rec.wrap(db, "prefer_sources", "prefer sources (join against core)", lambda a, k, r: r.height)
     rec.wrap(db, "merge_core", "core MERGE", lambda a, k, r: a[2].height)
     rec.wrap(nightly, "finish_run", "finish_run")
-    rec.wrap(load, "build_marts", "build marts (transforms)", lambda a, k, r: sum(f.height for f in r.values()))
+    rec.wrap(load, "mart_since", "mart mode (mart_since)")
+
+    def mode(since) -> str:
+        return "incremental" if since is not None else "full"
+
+    def wrap_if(owner, attr: str, name, rows=None) -> None:
+        """Marts are built whole (``build_marts``) or per-symbol in symbol chunks plus the other marts
+        (``symbol_marts`` / ``other_marts``), depending on the pipeline's version: time what exists."""
+        if hasattr(owner, attr):
+            rec.wrap(owner, attr, name, rows)
+
+    frames_rows = lambda a, k, r: sum(f.height for f in r.values())  # noqa: E731
+    since_of = lambda a, k: k.get("since", a[3] if len(a) > 3 else None)  # noqa: E731
+    wrap_if(load, "build_marts", lambda a, k: f"build marts (transforms, {mode(since_of(a, k))})", frames_rows)
+    wrap_if(marts, "other_marts", "build marts: other marts (transforms, full)", frames_rows)
+    wrap_if(marts, "symbol_chunks", "mart symbol chunks (symbol_chunks)", lambda a, k, r: sum(len(c) for c in r))
+    wrap_if(marts, "symbol_marts", lambda a, k: f"build marts: per-symbol marts (transforms, {mode(since_of(a, k))})",
+            frames_rows)
+    wrap_if(marts, "_closes", "read closes for marts (_closes)", lambda a, k, r: None)
+    wrap_if(db, "insert_mart", "insert mart rows (insert_mart)", lambda a, k, r: r)
     rec.wrap(marts, "read_core", "read core for marts", lambda a, k, r: None)
-    rec.wrap(load, "check_marts", "mart suites (GX pandas)", lambda a, k, r: sum(f.height for f in a[3].values()))
-    rec.wrap(db, "replace_mart", "replace marts", lambda a, k, r: r)
+    rec.wrap(load, "check_marts", "mart suites (check_marts)", lambda a, k, r: sum(f.height for f in a[3].values()))
+
+    def replaced(a, k) -> str:
+        where = k["where"] if "where" in k else (a[3] if len(a) > 3 else None)
+        return "replace marts (rows from mart_since)" if where else "replace marts (whole tables)"
+
+    rec.wrap(db, "replace_mart", replaced, lambda a, k, r: r)
     rec.wrap(load, "source_health", "source health")
+    rec.wrap(health, "update_disagreements", "source disagreements (update_disagreements)")
+    rec.wrap(nightly, "build_docs", "Data Docs (build_docs, after the commit)")
     rec.wrap(nightly, "publish_snapshot", "publish (Prefect task)",
              lambda a, k, r: sum(r.get("tables", {}).values()))
-    rec.wrap(publish, "_write_snapshot", "publish: DuckDB snapshot", lambda a, k, r: sum(r.values()))
+    rec.wrap(publish, "_write_snapshot", "publish: DuckDB snapshot, full", lambda a, k, r: sum(r.values()))
+    rec.wrap(publish, "_update_snapshot", "publish: DuckDB snapshot, incremental",
+             lambda a, k, r: sum(r[0].values()) if r and r[0] else None)
     rec.wrap(publish, "_write_parquet", "publish: Parquet files")
 
 
@@ -147,7 +187,18 @@ def pipeline(spec: dict) -> dict:
         "checks_failed": {d: r.checks_failed for d, r in result.datasets.items()},
         "warnings": [w for r in result.datasets.values() for w in r.warnings][:10],
         "marts": result.marts, "stages": rec.as_dicts(),
+        "mart_mode": result.mart_mode, "mart_since": result.mart_since,
+        "publish_mode": result.publish_mode, "publish_manifest": _manifest_mode(home),
     }
+
+
+def _manifest_mode(home) -> dict:
+    """The publish mode the run's manifest records (``mode``, ``mode_reason``, ``base_run_id``)."""
+    try:
+        manifest = json.loads((home.published / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: manifest.get(k) for k in ("mode", "mode_reason", "base_run_id", "run_id")}
 
 
 WORKLOADS = {"pipeline": "benchmarks.workloads:pipeline", "generate": "benchmarks.synthetic:run",

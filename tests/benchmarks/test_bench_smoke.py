@@ -45,6 +45,9 @@ def test_bench_smoke(tmp_path):
     for heading in ("## Machine", "## Universe", "## Targets", "## Backfill", "## Floor", "## Nightly"):
         assert heading in text
     assert "| run_pipeline (total) |" in text
+    assert "validation, landing (GX or set-based) |" in text and "validation, marts |" in text
+    # the nightly run's mart mode (RunResult.mart_mode) and publish mode (the manifest's "mode") are reported
+    assert re.search(r"nightly: marts (full|incremental), publish (full|incremental)\.", text), text
 
     # every generated file is labelled, by name and in its Parquet metadata
     data = next((tmp_path / "work").glob(f"{SYNTHETIC}_sym20_yr1_*"))
@@ -71,6 +74,16 @@ def test_bench_smoke(tmp_path):
     assert sources == {"synthetic"}
     assert symbols == (20, "SYN00000")
     assert runs == (2, "synthetic")
+
+    # the prototype that is not applied yet (one MERGE per dataset) runs and agrees with today's load
+    from benchmarks.prototypes import run as prototypes
+
+    found = prototypes({"data": str(data), "work": str(tmp_path / "work"),
+                        "config": str(home / f"{SYNTHETIC}_capspread.toml")})
+    assert not found["errors"], found["errors"]
+    assert [c["name"] for c in found["changes"]] == ["One core MERGE per dataset"]
+    assert found["changes"][0]["check"] == "same core rows and sums"
+    assert found["applied"]
 
 
 def test_baseline_extrapolation():
