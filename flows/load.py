@@ -13,7 +13,6 @@ import polars as pl
 
 from capspread.config import Config, Home
 from flows.landing import land, quarantine
-from flows.marts import build_marts
 from sources.base import Batch
 from transforms.pit import available_on
 from warehouse import db
@@ -166,14 +165,19 @@ class MartRuleBroken(RuntimeError):
     """A mart broke an ``error`` business rule: the run publishes nothing."""
 
 
-def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame]) -> None:
-    """Run every mart suite; record results in meta.validations; raise on an ``error`` failure."""
+def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame], part: str = "",
+                symbols: list[str] | None = None) -> None:
+    """Run every mart suite; record results in meta.validations; raise on an ``error`` failure.
+    ``part`` names a part of the symbols when a mart is built in parts (e.g. ``symbols 2/6``) and
+    ``symbols`` the symbols that part was built for."""
     from expectations.marts import SUITES
     from expectations.runner import validate_mart
 
     board = marts.get("market_scoreboard")
     latest = board["as_of_date"].max() if board is not None and board.height else None
     configured = {s.symbol for s in config.universe}
+    if symbols is not None:
+        configured &= set(symbols)
     with_prices = sorted(
         configured & {r[0] for r in con.execute(
             "SELECT DISTINCT symbol FROM core.prices_daily WHERE trade_date = ?", [latest]).fetchall()}
@@ -185,9 +189,10 @@ def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame]) -> Non
         options = {"symbols_with_prices": with_prices} if name == "market_scoreboard" else {}
         outcome = validate_mart(name, frame, **options)
         run.mart_outcomes.append(outcome)
-        _docs(run, datetime.now(timezone.utc), f"marts.{name}", outcome)
+        label = f"marts.{name}" + (f" ({part})" if part else "")
+        _docs(run, datetime.now(timezone.utc), label, outcome)
         fake = Batch(source="marts", dataset=f"marts.{name}", name=name, payload=b"", format="table")
-        db.append_meta(con, "validations", _validation_rows(run.run_id, fake, f"marts.{name}", outcome))
+        db.append_meta(con, "validations", _validation_rows(run.run_id, fake, label, outcome))
         broken += [f"marts.{name}: {c.describe()}" for c in outcome.errors]
     if broken:
         raise MartRuleBroken("a mart broke its business rules; nothing was published: " + "; ".join(broken))
@@ -229,24 +234,47 @@ def mart_since(con, config: Config, run) -> tuple[date | None, str]:
     return since, f"incremental: from {since}"
 
 
+DEFAULT_CHUNK_SYMBOLS = 500
+
+
+def _chunk_symbols() -> int:
+    import os
+
+    raw = os.environ.get("CAPSPREAD_MART_CHUNK_SYMBOLS", "").strip()
+    try:
+        return int(raw) if raw else DEFAULT_CHUNK_SYMBOLS
+    except ValueError as exc:
+        raise ValueError(f"CAPSPREAD_MART_CHUNK_SYMBOLS={raw!r} is not a whole number of symbols") from exc
+
+
 def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly") -> None:
     """Marts as of the run's date (checked by their suites), source health and the meta.runs row
     (inside the transaction). The per-symbol price marts are rebuilt from the first day the run
-    changed when they can be (``mart_since``, ``flows.marts``), else in full."""
-    from flows.marts import INCREMENTAL
+    changed when they can be (``mart_since``, ``flows.marts``), else in full, and in parts of
+    ``CAPSPREAD_MART_CHUNK_SYMBOLS`` symbols (default 500), so that memory does not grow with the
+    universe."""
+    from flows.marts import INCREMENTAL, carries, other_marts, symbol_chunks, symbol_marts
 
     last = con.execute("SELECT run_id FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()
     if hasattr(run, "base_run_id"):
         run.base_run_id = last[0][0] if last else None
     since, run.mart_mode = mart_since(con, config, run)
     run.mart_since = since
-    marts = build_marts(con, config, run.as_of, since=since)
+    marts = other_marts(con, config, run.as_of)
     check_marts(con, config, run, marts)
     for name, frame in marts.items():
-        if since is not None and name in INCREMENTAL:
-            run.marts[name] = db.replace_mart(con, name, frame, where=f"{INCREMENTAL[name]} >= DATE '{since}'")
-        else:
-            run.marts[name] = db.replace_mart(con, name, frame)
+        run.marts[name] = db.replace_mart(con, name, frame)
+    carried = carries(con, since)
+    for name, column in INCREMENTAL.items():
+        con.execute(f"DELETE FROM marts.{name}" + (f" WHERE {column} >= ?" if since else ""),
+                    [since] if since else [])
+        run.marts[name] = 0
+    chunks = symbol_chunks(con, config, run.as_of, since, _chunk_symbols())
+    for i, symbols in enumerate(chunks):
+        part = symbol_marts(con, config, run.as_of, since, symbols, carried)
+        check_marts(con, config, run, part, f"symbols {i + 1}/{len(chunks)}" if len(chunks) > 1 else "", symbols)
+        for name, frame in part.items():
+            run.marts[name] += db.insert_mart(con, name, frame)
     source_health(con, run)
     quarantined = sum(r.quarantined for r in run.datasets.values())
     run.exit_code = 3 if quarantined else 0

@@ -48,15 +48,20 @@ def window_start(since: date) -> date:
     return date(since.year - 1, 1, 1)
 
 
-def _read_prices(con: duckdb.DuckDBPyConnection, as_of: date, start: date | None, keep: list[str]) -> pl.LazyFrame:
-    if start is None:
-        return read_core(con, "prices", as_of).filter(pl.col("trade_date") <= as_of)
-    rel = con.sql(
-        "SELECT symbol, trade_date, close FROM core.prices_daily WHERE available_on <= $as_of AND trade_date <= $as_of "
-        "AND (trade_date >= $start OR list_contains($keep, symbol))",
-        params={"as_of": as_of, "start": start, "keep": keep},
-    )
-    return pl.from_arrow(rel.to_arrow_table()).lazy()
+def _closes(con: duckdb.DuckDBPyConnection, as_of: date, symbols: list[str] | None,
+            start: date | None) -> pl.LazyFrame:
+    """Session closes public by ``as_of`` of ``symbols`` (all when None) from ``start`` on."""
+    where, params = "available_on <= $as_of AND trade_date <= $as_of", {"as_of": as_of}
+    if symbols is not None:
+        where += " AND symbol IN (SELECT unnest($symbols::VARCHAR[]))"
+        params["symbols"] = list(symbols)
+    if start is not None:
+        where += " AND trade_date >= $start"
+        params["start"] = start
+    rel = con.sql(f"SELECT symbol, trade_date, close FROM core.prices_daily WHERE {where}", params=params)
+    prices = pl.from_arrow(rel.to_arrow_table())
+    first = prices["trade_date"].min() or as_of
+    return market.session_closes(prices.lazy(), sessions(first, as_of).lazy())
 
 
 def _carries(con: duckdb.DuckDBPyConnection, start: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -71,17 +76,54 @@ def _carries(con: duckdb.DuckDBPyConnection, start: date) -> tuple[pl.LazyFrame,
     return highs.lazy(), streaks.lazy()
 
 
-def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
-                since: date | None = None) -> dict[str, pl.DataFrame]:
-    """Every mart as of the evening of ``as_of``: only observations public by then are used.
-    With ``since``, ``market_scoreboard`` and ``index_weekly`` hold only their rows from ``since``
-    on (see the module docstring)."""
-    pair_symbols = sorted({x for p in config.pairs for x in (p.small, p.large)})
+def carries(con: duckdb.DuckDBPyConnection, since: date | None) -> tuple[pl.LazyFrame, pl.LazyFrame] | None:
+    """What an incremental build from ``since`` carries over (None for a full build)."""
+    return _carries(con, window_start(since)) if since is not None else None
+
+
+def symbol_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date, since: date | None = None,
+                 symbols: list[str] | None = None, carried=None) -> dict[str, pl.DataFrame]:
+    """``market_scoreboard`` and ``index_weekly`` for ``symbols`` (all when None): from all of
+    history, or with ``since`` only their rows from ``since`` on, computed from a window with the
+    ``carried`` record highs and up streaks (``carries``). Every row depends on its own symbol's
+    closes only, except the week-to-date rank, which ranks the configured universe's indexes
+    (ETFs) among themselves: a caller that splits the symbols keeps the universe in one part."""
     start = window_start(since) if since is not None else None
-    prices = _read_prices(con, as_of, start, pair_symbols)
+    closes = _closes(con, as_of, symbols, start).cache()
+    universe = universe_frame(config)
+    if start is None:
+        weekly = market.index_weekly(market.weekly_returns(closes)).cache()
+        board = market.market_scoreboard(closes, universe, weekly=weekly)
+    else:
+        highs, streaks = carried if carried is not None else carries(con, since)
+        weekly = market.index_weekly(market.weekly_returns(closes), streak_carry=streaks).cache()
+        board = market.market_scoreboard(closes, universe, weekly=weekly, record_carry=highs)
+        board = board.filter(pl.col("as_of_date") >= since)
+        weekly = weekly.filter(pl.col("week_end") >= since)
+    frames = {"market_scoreboard": board, "index_weekly": weekly}
+    return dict(zip(frames, pl.collect_all(list(frames.values()))))
+
+
+def symbol_chunks(con: duckdb.DuckDBPyConnection, config: Config, as_of: date, since: date | None,
+                  size: int) -> list[list[str]]:
+    """The symbols with closes to build, in parts of at most ``size`` (the configured universe,
+    which the week-to-date rank compares, stays in the first part)."""
+    start = window_start(since) if since is not None else date.min
+    found = [r[0] for r in con.execute(
+        "SELECT DISTINCT symbol FROM core.prices_daily WHERE available_on <= ? AND trade_date <= ? AND trade_date >= ? "
+        "ORDER BY symbol", [as_of, as_of, start]).fetchall()]
+    configured = {s.symbol for s in config.universe}
+    ordered = [s for s in found if s in configured] + [s for s in found if s not in configured]
+    size = max(size, sum(s in configured for s in found), 1)
+    return [ordered[i:i + size] for i in range(0, len(ordered), size)]
+
+
+def other_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> dict[str, pl.DataFrame]:
+    """Every mart but the per-symbol ones, from all of history (each is small: pairs, buckets,
+    months)."""
+    pair_symbols = sorted({x for p in config.pairs for x in (p.small, p.large)})
+    closes = _closes(con, as_of, pair_symbols, None).cache()
     factors = read_core(con, "factors", as_of)
-    first = prices.select(pl.col("trade_date").min()).collect().item() or as_of
-    closes = market.session_closes(prices, sessions(first, as_of).lazy()).cache()
     loaded = set(closes.select("symbol").unique().collect()["symbol"].to_list())
     pairs = [(p.small, p.large) for p in config.pairs if p.small in loaded and p.large in loaded]
     spread_daily = market.size_spread_daily(closes, pairs).cache()
@@ -97,18 +139,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
         max_age_days=int(config.consensus.get("max_age_days", cx.DEFAULT_MAX_AGE_DAYS)),
         min_coverage=float(config.consensus.get("min_coverage", cx.DEFAULT_MIN_COVERAGE)),
     ).cache()
-    if start is None:
-        weekly = market.index_weekly(market.weekly_returns(closes)).cache()
-        board = market.market_scoreboard(closes, universe_frame(config), weekly=weekly)
-    else:
-        highs, streaks = _carries(con, start)
-        weekly = market.index_weekly(market.weekly_returns(closes), streak_carry=streaks).cache()
-        board = market.market_scoreboard(closes, universe_frame(config), weekly=weekly, record_carry=highs)
-        board = board.filter(pl.col("as_of_date") >= since)
-        weekly = weekly.filter(pl.col("week_end") >= since)
     frames = {
-        "market_scoreboard": board,
-        "index_weekly": weekly,
         "size_spread_daily": spread_daily,
         "size_spread_monthly": spread_monthly,
         "short_interest_by_bucket": si_buckets,
@@ -122,3 +153,11 @@ def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
         "factor_monthly": fx.factor_monthly(spread_monthly, inflation, si_buckets, outlook),
     }
     return dict(zip(frames, pl.collect_all(list(frames.values()))))
+
+
+def build_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
+                since: date | None = None) -> dict[str, pl.DataFrame]:
+    """Every mart as of the evening of ``as_of``, all symbols at once: only observations public by
+    then are used. With ``since``, ``market_scoreboard`` and ``index_weekly`` hold only their rows
+    from ``since`` on (see the module docstring)."""
+    return {**symbol_marts(con, config, as_of, since), **other_marts(con, config, as_of)}

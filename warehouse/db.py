@@ -166,6 +166,15 @@ def replace_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
     return frame.height
 
 
+def insert_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
+    """Append ``frame`` to ``marts.<table>``."""
+    if frame.height:
+        _stage(con, frame)
+        con.execute(f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage")
+        con.unregister("stage")
+    return frame.height
+
+
 def append_meta(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     if frame.height:
         _stage(con, frame)

@@ -93,3 +93,45 @@ def test_second_run_leaves_the_marts_of_a_full_build(home):
                                ).fetchall() == [(0,)], table
     finally:
         con.close()
+
+
+def _config_with_universe(path, keep: set[str]):
+    """The default configuration with only ``keep`` in the universe (the sample still loads every
+    symbol it has, so the others have closes but no name or role)."""
+    text = (Config.load().path).read_text()
+    head, *blocks = text.split("[[universe]]")
+    rest = blocks[-1].split("\n\n", 1)[1] if blocks else ""
+    kept = [b for b in blocks if any(f'symbol = "{s}"' in b for s in keep)]
+    kept = [b.split("\n\n", 1)[0] + "\n\n" for b in kept]
+    path.write_text(head + "".join("[[universe]]" + b for b in kept) + rest)
+    return path
+
+
+def test_marts_built_in_symbol_parts_equal_one_build(tmp_path, monkeypatch):
+    """Parts of one symbol each (the configured universe together in the first): the same marts."""
+    config_file = _config_with_universe(tmp_path / "two.toml", {"SPY", "IWM"})
+    config = Config.load(config_file)
+    assert {s.symbol for s in config.universe} == {"SPY", "IWM"}
+    monkeypatch.setenv("CAPSPREAD_CONFIG", str(config_file))
+    monkeypatch.setenv("CAPSPREAD_MART_CHUNK_SYMBOLS", "1")
+    home = tmp_path / "home"
+    proc = run_cli(home, "run", "--as-of", FIRST.isoformat())
+    assert proc.returncode == 0, proc.stderr
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        from flows.marts import symbol_chunks
+
+        chunks = symbol_chunks(con, config, FIRST, None, 1)
+        assert chunks[0] == ["IWM", "SPY"] and sorted(c[0] for c in chunks[1:]) == ["DIA", "QQQ"]  # MDY starts in 2024
+        parts = con.execute("SELECT DISTINCT column_name FROM meta.validations WHERE landing_file LIKE "
+                            "'marts.market_scoreboard (symbols %'").fetchall()
+        assert parts  # the run did build in parts
+        reference = build_marts(con, config, FIRST)
+        for name in KEYS:
+            got = pl.from_arrow(con.sql(f"SELECT * FROM marts.{name}").to_arrow_table()).select(reference[name].columns)
+            assert_frame_equal(got.sort(KEYS[name]), reference[name].sort(KEYS[name]), check_exact=False, rtol=1e-12)
+        ranks = con.execute("SELECT count(*) FROM marts.market_scoreboard WHERE wtd_rank IS NOT NULL AND symbol "
+                            "NOT IN ('SPY', 'IWM')").fetchall()
+        assert ranks == [(0,)]
+    finally:
+        con.close()
