@@ -32,7 +32,6 @@ import pytest
 import yaml
 from conftest import CAPSPREAD, REPO
 from live_server import LiveServer
-from pytest_httpserver import HTTPServer
 
 AS_OF = "2026-06-22"  # a Monday session after every recorded observation (consensus asks nothing for a past day)
 # Stooq's canary has characters a URL must encode: an echo of the query string spells it differently
@@ -64,25 +63,20 @@ def verbose_logging(folder: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def canary_run(tmp_path_factory):
+def canary_run(tmp_path_factory, http_server):
     home = tmp_path_factory.mktemp("canary-home")
     prefect_home = tmp_path_factory.mktemp("canary-prefect")
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    try:
-        server = LiveServer(srv, fail={"fred": 503, "stooq": 403, "bls": 400})
-        env = {**os.environ, **server.environment(), **KEYS, "CAPSPREAD_HOME": str(home),
-               "PREFECT_HOME": str(prefect_home), "COLUMNS": "200",
-               "PREFECT_LOGGING_LEVEL": "DEBUG", "PREFECT_LOGGING_TO_API_ENABLED": "true",
-               "PREFECT_LOGGING_SETTINGS_PATH": str(verbose_logging(tmp_path_factory.mktemp("logging")))}
-        for name in ("CAPSPREAD_LIVE_SOURCES", "CAPSPREAD_LIVE_START", "CAPSPREAD_STATE_DIR"):
-            env.pop(name, None)
-        proc = subprocess.run([CAPSPREAD, "run", "--profile", "live", "--as-of", AS_OF], env=env, capture_output=True,
-                              text=True, timeout=900, cwd=REPO)
-        yield home, prefect_home, server, proc
-    finally:
-        srv.clear()
-        srv.stop()
+    server = LiveServer(http_server, fail={"fred": 503, "stooq": 403, "bls": 400})
+    env = {**os.environ, **server.environment(), **KEYS, "CAPSPREAD_HOME": str(home),
+           "PREFECT_HOME": str(prefect_home), "COLUMNS": "200",
+           "PREFECT_LOGGING_LEVEL": "DEBUG", "PREFECT_LOGGING_TO_API_ENABLED": "true",
+           "PREFECT_LOGGING_SETTINGS_PATH": str(verbose_logging(tmp_path_factory.mktemp("logging")))}
+    for name in ("CAPSPREAD_LIVE_SOURCES", "CAPSPREAD_LIVE_START", "CAPSPREAD_STATE_DIR", "CAPSPREAD_CONSENSUS_FUNDS",
+                 "CAPSPREAD_CONSENSUS_SYMBOLS"):
+        env.pop(name, None)
+    proc = subprocess.run([CAPSPREAD, "run", "--profile", "live", "--as-of", AS_OF], env=env, capture_output=True,
+                          text=True, timeout=900, cwd=REPO)
+    return home, prefect_home, server, proc
 
 
 def leaks_in_files(root: Path) -> list[tuple[str, str]]:

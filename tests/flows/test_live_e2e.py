@@ -46,7 +46,6 @@ from live_server import (
     sha256,
     stooq_rows,
 )
-from pytest_httpserver import HTTPServer
 
 from transforms.calendar import is_session
 
@@ -87,24 +86,18 @@ def cli(home: Path, prefect_home: Path, env: dict, *args: str) -> subprocess.Com
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory):
+def live(tmp_path_factory, http_server):
     """(home, server, {run: completed process}) after the two runs of the module docstring."""
     home = tmp_path_factory.mktemp("live-home")
     prefect_home = tmp_path_factory.mktemp("live-prefect")
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    try:
-        server = LiveServer(srv)
-        env = {**server.environment(), **KEYS}
-        procs = {}
-        server.run = 1
-        procs[1] = cli(home, prefect_home, env, "run", "--profile", "live", "--as-of", AS_OF_1.isoformat())
-        server.run, server.fail = 2, {"fred": 503}
-        procs[2] = cli(home, prefect_home, env, "run", "--profile", "live", "--as-of", AS_OF_2.isoformat())
-        yield home, server, procs
-    finally:
-        srv.clear()
-        srv.stop()
+    server = LiveServer(http_server)
+    env = {**server.environment(), **KEYS}
+    procs = {}
+    server.run = 1
+    procs[1] = cli(home, prefect_home, env, "run", "--profile", "live", "--as-of", AS_OF_1.isoformat())
+    server.run, server.fail = 2, {"fred": 503}
+    procs[2] = cli(home, prefect_home, env, "run", "--profile", "live", "--as-of", AS_OF_2.isoformat())
+    return home, server, procs
 
 
 def _query(home: Path, sql: str, db: str = "published/capspread.duckdb") -> list[tuple]:

@@ -16,6 +16,7 @@ from email.utils import format_datetime
 from urllib.parse import quote, quote_plus
 
 import pytest
+from conftest import serving
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -25,19 +26,9 @@ from sources.http import HttpClient, HttpRefused, RetryPolicy, _retry_after, red
 PATH = "/data"
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server):
-    _server.clear()
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch)
 
 
 class Sleeps(list):
