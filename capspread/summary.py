@@ -41,8 +41,13 @@ def print_summary(result, home: Home, console: Console) -> None:
         console.print(f"mart checks: {passed} passed, {len(failed)} failed")
         for name, c in failed[:10]:
             console.print(f"[yellow]{c.severity}[/yellow] {name}: {c.describe()}")
-    for line in getattr(result, "health_notes", [])[:10]:
+    notes = getattr(result, "health_notes", [])
+    # a source that could not be fetched first: ten stale notes must not hide it
+    notes = sorted(notes, key=lambda line: "could not be fetched" not in line)
+    for line in notes[:10]:
         console.print(f"[yellow]source health[/yellow] {line}")
+    if len(notes) > 10:
+        console.print(f"[yellow]source health[/yellow] … and {len(notes) - 10} more in meta.source_health")
     if result.docs_index:
         console.print(f"data docs:          {result.docs_index}")
     if result.quarantine_files:

@@ -84,11 +84,23 @@ _SECRETS_LOCK = threading.Lock()
 MASK = "***"
 
 
+def _forms(value: str) -> set[str]:
+    """``value`` as it can come back from a server or a log: as is, percent-encoded (upper- and
+    lower-case hex, ``+`` for spaces or not) and JSON-escaped. A key with ``+``, ``/`` or ``=`` that an
+    error page echoes from the query string is no longer spelled as it was set."""
+    from urllib.parse import quote, quote_plus
+
+    encoded = {quote(value, safe=""), quote(value), quote_plus(value)}
+    encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), e) for e in encoded}
+    return {value, json.dumps(value)[1:-1], *encoded}
+
+
 def register_secret(value: str | None) -> None:
-    """Remember a secret value so that ``redact`` removes it wherever it appears."""
+    """Remember a secret value so that ``redact`` and ``scrub`` remove it (in every spelling of
+    ``_forms``) wherever it appears."""
     if value and len(value) >= 4:
         with _SECRETS_LOCK:
-            _SECRETS.add(value)
+            _SECRETS.update(_forms(value))
 
 
 def redact(text: object) -> str:

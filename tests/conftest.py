@@ -36,3 +36,31 @@ def home_2025_06_11(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess
     home = tmp_path_factory.mktemp("home-2025-06-11")
     proc = run_cli(home, "run", "--as-of", "2025-06-11")
     return home, proc
+
+
+@pytest.fixture(scope="module")
+def http_server():
+    """One pytest-httpserver on 127.0.0.1 (a free port) for a test module: the live-source tests
+    answer as the vendors do from it. Use it through ``serving`` in the module's ``server`` fixture."""
+    from pytest_httpserver import HTTPServer
+
+    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    srv.start()
+    yield srv
+    srv.clear()
+    srv.stop()
+
+
+def serving(server, monkeypatch, sources=(), *, env=None, unset=()):
+    """For a function-scoped ``server`` fixture (``yield from serving(...)``): ``server`` emptied of
+    earlier expectations and log, ``CAPSPREAD_<SOURCE>_BASE_URL`` of each of ``sources`` pointing at
+    it, ``env`` set and ``unset`` removed for the test; emptied again afterwards."""
+    server.clear()
+    for name in sources:
+        monkeypatch.setenv(f"CAPSPREAD_{name.upper()}_BASE_URL", server.url_for("").rstrip("/"))
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)
+    yield server
+    server.clear()

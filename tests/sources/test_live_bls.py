@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pytest_httpserver import HTTPServer
+from conftest import serving
 from werkzeug import Request, Response
 
 from sources.base import parse_payload
@@ -78,21 +78,9 @@ class Bls:
         return Response(json.dumps(answer), content_type="application/json")
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_BLS_BASE_URL", _server.url_for("").rstrip("/"))
-    monkeypatch.delenv("BLS_API_KEY", raising=False)
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["bls"], unset=["BLS_API_KEY"])
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from conftest import serving
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -99,22 +100,9 @@ SPECS = {
 }
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    for name in SPECS:
-        monkeypatch.setenv(f"CAPSPREAD_{name.upper()}_BASE_URL", _server.url_for("").rstrip("/"))
-    monkeypatch.delenv("BLS_API_KEY", raising=False)
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, SPECS, unset=["BLS_API_KEY"])
 
 
 def run(spec: Spec, waits: list | None = None):

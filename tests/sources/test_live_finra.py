@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pytest_httpserver import HTTPServer
+from conftest import serving
 from werkzeug import Request, Response
 
 from sources.base import parse_payload
@@ -70,20 +70,9 @@ class Finra:
         return Response(json.dumps(page), content_type="application/json", headers=headers)
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_FINRA_BASE_URL", _server.url_for("").rstrip("/"))
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["finra"])
 
 
 def source(**kw) -> FinraSource:

@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
+from conftest import serving
 from werkzeug import Request, Response
 
 from sources.base import parse_payload
@@ -95,21 +95,9 @@ class Alfred:
         return Response(json.dumps(body), content_type="application/json")
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_FRED_BASE_URL", _server.url_for("").rstrip("/"))
-    monkeypatch.setenv("FRED_API_KEY", KEY)
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["fred"], env={"FRED_API_KEY": KEY})
 
 
 @pytest.fixture

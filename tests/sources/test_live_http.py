@@ -7,35 +7,28 @@ for a back-off or a Retry-After (except the polite-interval test, which measures
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from urllib.parse import quote, quote_plus
 
 import pytest
+from conftest import serving
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
 from sources.errors import BadInput, SourceUnavailable
-from sources.http import HttpClient, HttpRefused, RetryPolicy, _retry_after, redact, register_secret
+from sources.http import HttpClient, HttpRefused, RetryPolicy, _retry_after, redact, register_secret, scrub
 
 PATH = "/data"
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server):
-    _server.clear()
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch)
 
 
 class Sleeps(list):
@@ -200,6 +193,20 @@ def test_redaction_of_urls_json_and_known_secrets():
     assert redact("https://stooq.com/q/d/l/?s=spy.us&apikey=zz99") == "https://stooq.com/q/d/l/?s=spy.us&apikey=***"
     register_secret("canary-4f1c2b")
     assert redact("the key canary-4f1c2b leaked") == "the key *** leaked"
+
+
+def test_a_key_echoed_percent_encoded_is_masked_too():
+    """A key with ``+``, ``/`` or ``=`` comes back from an error page that echoes the query string
+    percent-encoded (hex in either case, ``+`` for a space or not): masked in every spelling, in
+    text and in payloads."""
+    key = "Cn+ry/k3y=9 z"
+    register_secret(key)
+    lower_hex = re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), quote(key, safe=""))
+    echoed = [quote(key, safe=""), lower_hex, quote_plus(key), quote(key)]
+    assert len(set(echoed)) == 4 and all(key not in e for e in echoed)
+    page = "403 for /q/d/l/?s=spy.us&d1=1 " + " | ".join(f"seen {e} here" for e in echoed)
+    assert redact(page) == "403 for /q/d/l/?s=spy.us&d1=1 " + " | ".join("seen *** here" for _ in echoed)
+    assert scrub(page.encode()) == redact(page).encode()
 
 
 def test_httpx_request_log_lines_are_redacted(server, caplog):

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from conftest import serving
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -92,22 +93,10 @@ class FakeYahoo:
         return Response(self.body, content_type="application/json")
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_CONSENSUS_BASE_URL", _server.url_for("").rstrip("/"))
-    monkeypatch.setenv("CAPSPREAD_CONSENSUS_COOKIE_URL", _server.url_for("/cookie"))
-    monkeypatch.delenv("CAPSPREAD_CONSENSUS_SYMBOL_MAP", raising=False)
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["consensus"], env={
+        "CAPSPREAD_CONSENSUS_COOKIE_URL": http_server.url_for("/cookie")}, unset=["CAPSPREAD_CONSENSUS_SYMBOL_MAP"])
 
 
 @pytest.fixture

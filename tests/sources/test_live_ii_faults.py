@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from conftest import serving
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -97,26 +98,15 @@ OPTIONS = dict(retry=RetryPolicy(attempts=3, backoff=0.001, max_backoff=0.002, m
                timeout=0.25)
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    for name in SPECS:
-        monkeypatch.setenv(f"CAPSPREAD_{name.upper()}_BASE_URL", _server.url_for("").rstrip("/"))
-    monkeypatch.setenv("CAPSPREAD_CONSENSUS_COOKIE_URL", _server.url_for("/cookie"))
-    # the consensus handshake answers every time; the faults hit the data requests
-    _server.expect_request("/cookie").respond_with_response(
-        Response("", status=404, headers={"Set-Cookie": "A3=d=AQABBMatrix; Path=/"}))
-    _server.expect_request("/v1/test/getcrumb").respond_with_data("MatrixCrumb1", content_type="text/plain")
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    cookie = {"CAPSPREAD_CONSENSUS_COOKIE_URL": http_server.url_for("/cookie")}
+    for srv in serving(http_server, monkeypatch, SPECS, env=cookie):
+        # the consensus handshake answers every time; the faults hit the data requests
+        srv.expect_request("/cookie").respond_with_response(
+            Response("", status=404, headers={"Set-Cookie": "A3=d=AQABBMatrix; Path=/"}))
+        srv.expect_request("/v1/test/getcrumb").respond_with_data("MatrixCrumb1", content_type="text/plain")
+        yield srv
 
 
 def run(spec: Spec, waits: list | None = None):

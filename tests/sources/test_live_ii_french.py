@@ -16,7 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pytest_httpserver import HTTPServer
+from conftest import serving
 from werkzeug import Response
 
 from sources.base import parse_payload
@@ -56,20 +56,9 @@ def values(data: bytes) -> dict[str, dict[str, float]]:
     return out
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_FRENCH_BASE_URL", _server.url_for("").rstrip("/"))
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["french"])
 
 
 def source(**kw) -> FrenchSource:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import serving
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -51,21 +52,9 @@ def num(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_ISHARES_BASE_URL", _server.url_for("").rstrip("/"))
-    monkeypatch.delenv("CAPSPREAD_ISHARES_MAX_AGE_DAYS", raising=False)
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["ishares"], unset=["CAPSPREAD_ISHARES_MAX_AGE_DAYS"])
 
 
 def source(funds, **kw) -> IsharesSource:

@@ -17,6 +17,7 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
+from conftest import serving
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
@@ -56,22 +57,10 @@ def cells() -> dict[str, object]:
     return {"edition": grid[1][0], "pe": [grid[row][c] for c in cols]}
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_SPDJI_BASE_URL", _server.url_for("").rstrip("/"))
-    for name in ("CAPSPREAD_SPDJI_STALE_DAYS", "CAPSPREAD_SPDJI_ENDED_DAYS"):
-        monkeypatch.delenv(name, raising=False)
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["spdji"], unset=["CAPSPREAD_SPDJI_STALE_DAYS",
+                                                                   "CAPSPREAD_SPDJI_ENDED_DAYS"])
 
 
 def source(**kw) -> SpdjiSource:

@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from pytest_httpserver import HTTPServer
+from conftest import serving
 
 from sources.base import parse_payload
 from sources.errors import SourceUnavailable
@@ -38,21 +38,9 @@ def daily_csv() -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_STOOQ_BASE_URL", _server.url_for("").rstrip("/"))
-    monkeypatch.setenv("STOOQ_API_KEY", KEY)
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["stooq"], env={"STOOQ_API_KEY": KEY})
 
 
 def source(symbols, **kw) -> StooqSource:

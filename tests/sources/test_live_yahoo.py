@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 import pytest
+from conftest import serving
 from pytest_httpserver import HTTPServer
 
 from sources.base import parse_payload
@@ -39,20 +40,9 @@ def recorded(name: str) -> tuple[bytes, dict]:
     return body, json.loads(body)
 
 
-@pytest.fixture(scope="module")
-def _server():
-    srv = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    srv.start()
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
-def server(_server, monkeypatch):
-    _server.clear()
-    monkeypatch.setenv("CAPSPREAD_YAHOO_BASE_URL", _server.url_for("").rstrip("/"))
-    yield _server
-    _server.clear()
+def server(http_server, monkeypatch):
+    yield from serving(http_server, monkeypatch, ["yahoo"])
 
 
 def source(symbols, **kw) -> YahooSource:
