@@ -225,17 +225,17 @@ EVENT_WORDS = {"ended": "has ended", "stale": "is stale", "partial": "was fetche
 
 def source_health(con, run) -> None:
     """Per source and dataset: newest observation against the expected cadence (stale is flagged),
-    rows held, FINRA sentinels at the newest settlement; and cross-source disagreements."""
+    rows held, FINRA sentinels at the newest settlement; and cross-source disagreements. Rows are
+    counted as of the run's date (``db.core_as_of_sql``: one short-interest vintage per key)."""
     rows = []
     for dataset in DATASETS:
-        table = db.CORE_TABLE[dataset]
         column = DATE_COLUMN[dataset]
         sentinel = ("count(*) FILTER (WHERE days_to_cover IS NULL AND avg_daily_volume IS NOT NULL "
                     f"AND {column} = max_date)") if dataset == "short_interest" else "NULL"
         for source, newest, held, sentinels in con.execute(
             f"SELECT source, max({column}), count(*), {sentinel} FROM ("
-            f"  SELECT *, max({column}) OVER (PARTITION BY source) AS max_date FROM core.{table} WHERE available_on <= ?"
-            ") GROUP BY source", [run.as_of]
+            f"  SELECT *, max({column}) OVER (PARTITION BY source) AS max_date FROM ({db.core_as_of_sql(dataset)})"
+            ") GROUP BY source", {"as_of": run.as_of}
         ).fetchall():
             stale = (run.as_of - newest).days if newest else None
             expected = CADENCE_DAYS[dataset]

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS core.short_interest (
     short_interest BIGINT, prior_short_interest BIGINT, avg_daily_volume BIGINT, days_to_cover DOUBLE,
     available_on DATE, source VARCHAR, known_at TIMESTAMPTZ
 );
-COMMENT ON TABLE core.short_interest IS 'Grain: one row per symbol per FINRA settlement date.';
+COMMENT ON TABLE core.short_interest IS 'Grain: one row per symbol per FINRA settlement date per vintage; a revision (same symbol and settlement date, different values) adds a row with its own known_at, it never overwrites; an unchanged re-delivery adds nothing. As of date D use the latest vintage with available_on <= D (ORDER BY available_on DESC, known_at DESC).';
 COMMENT ON COLUMN core.short_interest.symbol IS 'Symbol (FINRA symbolCode).';
 COMMENT ON COLUMN core.short_interest.settlement_date IS 'Settlement date of the short-interest report.';
 COMMENT ON COLUMN core.short_interest.issue_name IS 'Issue name as FINRA sends it.';
@@ -30,9 +30,9 @@ COMMENT ON COLUMN core.short_interest.short_interest IS 'Shares sold short at se
 COMMENT ON COLUMN core.short_interest.prior_short_interest IS 'Shares sold short at the previous settlement.';
 COMMENT ON COLUMN core.short_interest.avg_daily_volume IS 'Average daily share volume used for days to cover.';
 COMMENT ON COLUMN core.short_interest.days_to_cover IS 'Short interest / average daily volume; NULL where FINRA sent its 999.99 sentinel.';
-COMMENT ON COLUMN core.short_interest.available_on IS 'Date the report became public (settlement + publication lag).';
+COMMENT ON COLUMN core.short_interest.available_on IS 'Date this vintage became usable: settlement + publication lag for the first delivery; for a revision the later of that and the day the pipeline learned it (the as-of date of the run that loaded it).';
 COMMENT ON COLUMN core.short_interest.source IS 'Source that delivered the row.';
-COMMENT ON COLUMN core.short_interest.known_at IS 'When the pipeline first knew these values (UTC).';
+COMMENT ON COLUMN core.short_interest.known_at IS 'When the pipeline first knew these values (UTC); each vintage has its own; a run --as-of D stamps the evening of D.';
 
 CREATE TABLE IF NOT EXISTS core.cpi_observations (
     series_id VARCHAR NOT NULL, ref_month DATE NOT NULL, value DOUBLE, vintage DATE,
