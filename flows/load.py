@@ -194,10 +194,20 @@ def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame]) -> Non
         raise MartRuleBroken("a mart broke its business rules; nothing was published: " + "; ".join(broken))
 
 
+def extra_marts(con, as_of: date, marts: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """Marts built beside ``flows.marts.build_marts``: the rates backdrop next to the inflation regime."""
+    from transforms.rates import rate_backdrop
+
+    inflation = marts.get("inflation_monthly")
+    frame = rate_backdrop(db.read_core(con, "rates", as_of), inflation.lazy() if inflation is not None else None, as_of)
+    return {"rate_backdrop": frame.collect()}
+
+
 def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly") -> None:
     """Marts as of the run's date (checked by their suites), source health and the meta.runs row
     (inside the transaction)."""
     marts = build_marts(con, config, run.as_of)
+    marts.update(extra_marts(con, run.as_of, marts))
     check_marts(con, config, run, marts)
     for name, frame in marts.items():
         run.marts[name] = db.replace_mart(con, name, frame)
@@ -218,7 +228,7 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
 
 # days between observations plus publication lag before a series counts as stale
 CADENCE_DAYS = {"prices": 4, "short_interest": 25, "cpi": 75, "estimates": 100, "holdings": 10, "factors": 75,
-                "company_estimates": 4}
+                "company_estimates": 4, "rates": 7}
 EVENT_RANK = {"partial": 1, "stale": 2, "ended": 3}
 EVENT_WORDS = {"ended": "has ended", "stale": "is stale", "partial": "was fetched only in part"}
 

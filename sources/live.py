@@ -6,7 +6,7 @@
 |---|---|---|
 | ``yahoo`` | prices | Yahoo chart API v8, every symbol of the universe (indexes and ETFs) |
 | ``stooq`` | prices | Stooq daily CSV (needs ``STOOQ_API_KEY``), the symbols Stooq carries |
-| ``fred`` | cpi | FRED/ALFRED CPIAUCSL and CPILFESL with every vintage (needs ``FRED_API_KEY``) |
+| ``fred`` | cpi, rates | FRED/ALFRED CPIAUCSL and CPILFESL; DFF and DGS2 (rates backdrop, fractions); every vintage (needs ``FRED_API_KEY``) |
 | ``bls`` | cpi | BLS API v2 CUUR0000SA0, CUSR0000SA0, CUUR0000SA0L1E, CUSR0000SA0L1E (``BLS_API_KEY`` optional) |
 | ``finra`` | short_interest | FINRA Query API consolidated short interest (anonymous); FINRA's bi-weekly files when the API is down |
 | ``ishares`` | holdings | iShares holdings CSV of IWM, IJR, IVV, IJH (and any other bucket fund iShares serves) |

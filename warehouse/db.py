@@ -25,6 +25,7 @@ CORE_TABLE = {
     "holdings": "holdings",
     "factors": "factors",
     "company_estimates": "company_estimates",
+    "rates": "rates_daily",
 }
 
 MARTS = (
@@ -38,6 +39,7 @@ MARTS = (
     "earnings_outlook",
     "consensus_outlook",
     "factor_monthly",
+    "rate_backdrop",
 )
 
 
@@ -86,6 +88,8 @@ def conform_core(
     )
     if dataset == "cpi":
         out = out.rename({"realtime_start": "vintage"}).sort("series_id", "ref_month", "available_on")
+    if dataset == "rates":
+        out = out.rename({"realtime_start": "vintage"}).sort("series_id", "date", "available_on")
     if dataset == "holdings":
         # a fund can list one ticker on several lines (cash in several currencies, share classes)
         out = out.filter(pl.col("symbol").is_not_null()).group_by("fund", "as_of_date", "symbol", maintain_order=True).agg(
@@ -99,9 +103,9 @@ def prefer_sources(
     con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.DataFrame, priority: tuple[str, ...]
 ) -> pl.DataFrame:
     """Drop the rows of a batch whose key core already holds from a source listed earlier in
-    ``priority`` (the preferred source wins; others only fill gaps). CPI is exempt: its vintages
-    append."""
-    if not priority or dataset == "cpi" or core_frame.is_empty():
+    ``priority`` (the preferred source wins; others only fill gaps). CPI and rates are exempt: their
+    vintages append."""
+    if not priority or dataset in ("cpi", "rates") or core_frame.is_empty():
         return core_frame
     from sources.schemas import KEYS
 
@@ -137,6 +141,7 @@ def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.Data
 # core tables that keep every vintage of a key: (key columns, newest-first order of the vintages)
 VINTAGED = {
     "short_interest": (("symbol", "settlement_date"), "available_on DESC, known_at DESC, rowid DESC"),
+    "rates": (("series_id", "date"), "available_on DESC, vintage DESC NULLS LAST, known_at DESC, rowid DESC"),
 }
 
 

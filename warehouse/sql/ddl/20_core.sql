@@ -93,3 +93,16 @@ COMMENT ON COLUMN core.factors.value IS 'Factor return as a fraction (the librar
 COMMENT ON COLUMN core.factors.available_on IS 'Date the value became public (estimated from the library''s update lag).';
 COMMENT ON COLUMN core.factors.source IS 'Source that delivered the row.';
 COMMENT ON COLUMN core.factors.known_at IS 'When the pipeline first knew this value (UTC).';
+
+CREATE TABLE IF NOT EXISTS core.rates_daily (
+    series_id VARCHAR NOT NULL, date DATE NOT NULL, value DOUBLE, vintage DATE,
+    available_on DATE, known_at TIMESTAMPTZ, source VARCHAR
+);
+COMMENT ON TABLE core.rates_daily IS 'Grain: one row per rate series per day per vintage; a revision adds a row, it never overwrites. As of date D use the latest vintage with available_on <= D.';
+COMMENT ON COLUMN core.rates_daily.series_id IS 'FRED series id: DFF (effective federal funds rate, every calendar day), DGS2 (2-year Treasury constant maturity, business days).';
+COMMENT ON COLUMN core.rates_daily.date IS 'Observation date.';
+COMMENT ON COLUMN core.rates_daily.value IS 'Rate as a fraction (FRED publishes percent: 5.33 % is 0.0533); NULL where FRED sent "." (no observation that day, e.g. a bond-market holiday).';
+COMMENT ON COLUMN core.rates_daily.vintage IS 'Vendor vintage date (FRED realtime_start) where sent, else NULL.';
+COMMENT ON COLUMN core.rates_daily.available_on IS 'Date this value became public: the vintage, else the observation date + publication lag (rates_days).';
+COMMENT ON COLUMN core.rates_daily.known_at IS 'When the pipeline first knew this value (UTC).';
+COMMENT ON COLUMN core.rates_daily.source IS 'Source that delivered the row (fred, inbox).';
