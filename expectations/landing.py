@@ -13,6 +13,7 @@ import great_expectations as gx
 import pandas as pd
 import polars as pl
 
+from sources.formats.rates import RATES_SERIES
 from sources.schemas import KEYS, SCHEMAS
 
 E = gx.expectations
@@ -146,6 +147,18 @@ def company_estimates(frame: pl.DataFrame, as_of: date, **_: object) -> tuple[gx
     return _suite("company_estimates", exps), frame
 
 
+def rates(frame: pl.DataFrame, as_of: date, **_: object) -> tuple[gx.ExpectationSuite, pl.DataFrame]:
+    """Suite ``rates``: values are fractions (a rate between -5 % and 30 %: percent left unconverted,
+    5.33 instead of 0.0533, fails), known series (warn), days not after the as-of date. Null values
+    (FRED's ``.``) are allowed."""
+    exps = _contract("rates", as_of) + [
+        E.ExpectColumnValuesToBeBetween(column="value", min_value=-0.05, max_value=0.30),
+        E.ExpectColumnValuesToBeInSet(column="series_id", value_set=list(RATES_SERIES), severity=WARN),
+        E.ExpectColumnMaxToBeBetween(column="date", max_value=_ts(as_of)),
+    ]
+    return _suite("rates", exps), frame
+
+
 SUITES = {
     "prices": prices,
     "short_interest": short_interest,
@@ -154,6 +167,7 @@ SUITES = {
     "holdings": holdings,
     "factors": factors,
     "company_estimates": company_estimates,
+    "rates": rates,
 }
 
 

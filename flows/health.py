@@ -14,7 +14,7 @@ from warehouse import db
 
 # days between observations plus publication lag before a series counts as stale
 CADENCE_DAYS = {"prices": 4, "short_interest": 25, "cpi": 75, "estimates": 100, "holdings": 10, "factors": 75,
-                "company_estimates": 4}
+                "company_estimates": 4, "rates": 7}
 EVENT_RANK = {"partial": 1, "stale": 2, "ended": 3}
 EVENT_WORDS = {"ended": "has ended", "stale": "is stale", "partial": "was fetched only in part"}
 
@@ -27,18 +27,19 @@ def observed(con, as_of) -> list[tuple]:
     public by ``as_of``; sentinels are counted for short interest only (else None)."""
     found = []
     for dataset in DATASETS:
-        table = db.CORE_TABLE[dataset]
         column = DATE_COLUMN[dataset]
+        # tables that keep vintages count the latest vintage public by then, once per key
+        rows = f"({db.core_as_of_sql(dataset)})" if dataset in db.VINTAGED else \
+            f"(SELECT * FROM core.{db.CORE_TABLE[dataset]} WHERE available_on <= $as_of)"
         for source, newest, held in con.execute(
-            f"SELECT source, max({column}), count(*) FROM core.{table} WHERE available_on <= ? GROUP BY source",
-            [as_of],
+            f"SELECT source, max({column}), count(*) FROM {rows} GROUP BY source", {"as_of": as_of},
         ).fetchall():
             sentinels = None
             if dataset == "short_interest":
                 sentinels = con.execute(
-                    f"SELECT count(*) FROM core.{table} WHERE source IS NOT DISTINCT FROM ? AND {column} = ? "
-                    "AND available_on <= ? AND days_to_cover IS NULL AND avg_daily_volume IS NOT NULL",
-                    [source, newest, as_of],
+                    f"SELECT count(*) FROM {rows} WHERE source IS NOT DISTINCT FROM $source AND {column} = $newest "
+                    "AND days_to_cover IS NULL AND avg_daily_volume IS NOT NULL",
+                    {"as_of": as_of, "source": source, "newest": newest},
                 ).fetchall()[0][0]
             found.append((source, dataset, newest, held, sentinels))
     return found

@@ -26,6 +26,7 @@ from transforms import consensus as cx
 from transforms import factors as fx
 from transforms import market
 from transforms.calendar import sessions
+from transforms.rates import rate_backdrop
 from warehouse.db import read_core
 
 
@@ -151,6 +152,7 @@ def other_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> 
         "earnings_outlook": cx.with_bottom_up(outlook, bottom_up),
         "consensus_outlook": bottom_up,
         "factor_monthly": fx.factor_monthly(spread_monthly, inflation, si_buckets, outlook),
+        "rate_backdrop": rate_backdrop(read_core(con, "rates", as_of), inflation, as_of),
     }
     return dict(zip(frames, pl.collect_all(list(frames.values()))))
 

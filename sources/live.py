@@ -6,9 +6,9 @@
 |---|---|---|
 | ``yahoo`` | prices | Yahoo chart API v8, every symbol of the universe (indexes and ETFs) |
 | ``stooq`` | prices | Stooq daily CSV (needs ``STOOQ_API_KEY``), the symbols Stooq carries |
-| ``fred`` | cpi | FRED/ALFRED CPIAUCSL and CPILFESL with every vintage (needs ``FRED_API_KEY``) |
+| ``fred`` | cpi, rates | FRED/ALFRED CPIAUCSL and CPILFESL; DFF and DGS2 (rates backdrop, fractions); every vintage (needs ``FRED_API_KEY``) |
 | ``bls`` | cpi | BLS API v2 CUUR0000SA0, CUSR0000SA0, CUUR0000SA0L1E, CUSR0000SA0L1E (``BLS_API_KEY`` optional) |
-| ``finra`` | short_interest | FINRA Query API consolidated short interest (anonymous) |
+| ``finra`` | short_interest | FINRA Query API consolidated short interest (anonymous); FINRA's bi-weekly files when the API is down |
 | ``ishares`` | holdings | iShares holdings CSV of IWM, IJR, IVV, IJH (and any other bucket fund iShares serves) |
 | ``french`` | factors | Kenneth French library, Fama-French 3 factors monthly and daily (zip) |
 | ``spdji`` | estimates | S&P DJI ``sp-500-eps-est.xlsx`` (discontinued 2026-01-31: notes ``source-ended: …``) |
@@ -23,7 +23,8 @@ Settings from the environment:
 
 * ``CAPSPREAD_LIVE_SOURCES`` — comma-separated names to use (default: all nine);
 * ``CAPSPREAD_LIVE_START`` — first date of a first (full-history) run, default 1990-01-01;
-* ``CAPSPREAD_<SOURCE>_BASE_URL`` — a proxy, a mirror or a test server for that source;
+* ``CAPSPREAD_<SOURCE>_BASE_URL`` — a proxy, a mirror or a test server for that source
+  (``CAPSPREAD_FINRA_FILES_BASE_URL``: FINRA's bi-weekly file server, default https://cdn.finra.org);
 * ``FRED_API_KEY``, ``STOOQ_API_KEY``, ``BLS_API_KEY`` — or the Prefect Secret blocks
   ``fred-api-key``, ``stooq-api-key``, ``bls-api-key``;
 * ``CAPSPREAD_HTTP_TIMEOUT``, ``CAPSPREAD_HTTP_ATTEMPTS``, ``CAPSPREAD_HTTP_BACKOFF``,

@@ -5,14 +5,14 @@ columns and dtypes for its dataset; the landing suites in ``expectations/`` chec
 ``raw`` tables in the warehouse store them (plus ``_landing_file``, ``_loaded_at``, ``_run_id``).
 
 Units follow the contract: prices in the quote currency, returns and weights as fractions,
-CPI as index levels, Fama-French values as fractions (the files publish percent).
+CPI as index levels, Fama-French values and interest rates as fractions (the files publish percent).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-DATASETS = ("prices", "short_interest", "cpi", "estimates", "holdings", "factors", "company_estimates")
+DATASETS = ("prices", "short_interest", "cpi", "estimates", "holdings", "factors", "company_estimates", "rates")
 
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     # one row per symbol per trading day
@@ -82,6 +82,13 @@ SCHEMAS["company_estimates"] = {  # one row per company, observation day and fis
     "down_7d": pl.Int64(), "down_30d": pl.Int64(),
 }
 
+SCHEMAS["rates"] = {  # one row per FRED rate series per day per vintage (realtime_start null = vintage unknown)
+    "series_id": pl.String(),  # DFF (effective federal funds rate), DGS2 (2-year Treasury constant maturity)
+    "date": pl.Date(),
+    "value": pl.Float64(),  # a fraction (FRED publishes percent: 5.33 -> 0.0533); null where FRED sends "."
+    "realtime_start": pl.Date(),
+}
+
 # the columns that identify a row (the landing suites check their uniqueness)
 KEYS: dict[str, tuple[str, ...]] = {
     "prices": ("symbol", "trade_date"),
@@ -91,6 +98,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "holdings": ("fund", "as_of_date", "symbol"),
     "factors": ("model", "frequency", "period_start", "factor"),
     "company_estimates": ("symbol", "as_of_date", "period"),
+    "rates": ("series_id", "date", "realtime_start"),
 }
 
 # the date column that the as-of cut applies to
@@ -102,6 +110,7 @@ DATE_COLUMN: dict[str, str] = {
     "holdings": "as_of_date",
     "factors": "period_start",
     "company_estimates": "as_of_date",
+    "rates": "date",
 }
 
 

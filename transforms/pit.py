@@ -20,6 +20,7 @@ DEFAULT_LAGS: dict[str, int] = {
     "factors_daily_days": 30,
     "holdings_days": 1,
     "estimates_days": 0,
+    "rates_days": 1,
 }
 
 
@@ -38,6 +39,8 @@ def available_on(dataset: str, lags: Mapping[str, int] | None = None) -> pl.Expr
         return pl.col("as_of_date") + days * lag["estimates_days"]
     if dataset == "company_estimates":
         return pl.col("as_of_date") + days * lag["estimates_days"]
+    if dataset == "rates":
+        return pl.coalesce(pl.col("realtime_start"), pl.col("date") + days * lag["rates_days"])
     if dataset == "holdings":
         return pl.col("as_of_date") + days * lag["holdings_days"]
     if dataset == "factors":

@@ -26,6 +26,7 @@ CORE_TABLE = {
     "holdings": "holdings",
     "factors": "factors",
     "company_estimates": "company_estimates",
+    "rates": "rates_daily",
 }
 
 MARTS = (
@@ -39,6 +40,7 @@ MARTS = (
     "earnings_outlook",
     "consensus_outlook",
     "factor_monthly",
+    "rate_backdrop",
 )
 
 
@@ -101,6 +103,8 @@ def conform_core(
     )
     if dataset == "cpi":
         out = out.rename({"realtime_start": "vintage"}).sort("series_id", "ref_month", "available_on")
+    if dataset == "rates":
+        out = out.rename({"realtime_start": "vintage"}).sort("series_id", "date", "available_on")
     if dataset == "holdings":
         # a fund can list one ticker on several lines (cash in several currencies, share classes)
         out = out.filter(pl.col("symbol").is_not_null()).group_by("fund", "as_of_date", "symbol", maintain_order=True).agg(
@@ -114,9 +118,9 @@ def prefer_sources(
     con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.DataFrame, priority: tuple[str, ...]
 ) -> pl.DataFrame:
     """Drop the rows of a batch whose key core already holds from a source listed earlier in
-    ``priority`` (the preferred source wins; others only fill gaps). CPI is exempt: its vintages
-    append."""
-    if not priority or dataset == "cpi" or core_frame.is_empty():
+    ``priority`` (the preferred source wins; others only fill gaps). CPI and rates are exempt: their
+    vintages append."""
+    if not priority or dataset in ("cpi", "rates") or core_frame.is_empty():
         return core_frame
     from sources.schemas import KEYS
 
@@ -125,10 +129,12 @@ def prefer_sources(
     con.register("stage_in", core_frame.to_arrow())
     con.register("source_rank", ranks.to_arrow())
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    # NOT EXISTS, not a join: a key may hold several vintages (core.short_interest)
     out = con.sql(
-        f"SELECT s.* FROM stage_in AS s LEFT JOIN core.{CORE_TABLE[dataset]} AS t ON {on} "
-        "LEFT JOIN source_rank AS rs ON rs.source = s.source LEFT JOIN source_rank AS rt ON rt.source = t.source "
-        f"WHERE t.{keys[0]} IS NULL OR coalesce(rs.rank, 1000) <= coalesce(rt.rank, 1000)"
+        "SELECT s.* FROM stage_in AS s LEFT JOIN source_rank AS rs ON rs.source = s.source "
+        f"WHERE NOT EXISTS (SELECT 1 FROM core.{CORE_TABLE[dataset]} AS t "
+        "LEFT JOIN source_rank AS rt ON rt.source = t.source "
+        f"WHERE {on} AND coalesce(rt.rank, 1000) < coalesce(rs.rank, 1000))"
     ).to_arrow_table()
     con.unregister("stage_in")
     con.unregister("source_rank")
@@ -147,12 +153,30 @@ def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.Data
     return int(changed[0]) if changed and changed[0] is not None else 0
 
 
-def read_core(con: duckdb.DuckDBPyConnection, dataset: str, as_of: date) -> pl.LazyFrame:
-    """A core table as seen on the evening of ``as_of`` (``available_on <= as_of``)."""
+# core tables that keep every vintage of a key: (key columns, newest-first order of the vintages)
+VINTAGED = {
+    "short_interest": (("symbol", "settlement_date"), "available_on DESC, known_at DESC, rowid DESC"),
+    "rates": (("series_id", "date"), "available_on DESC, vintage DESC NULLS LAST, known_at DESC, rowid DESC"),
+}
+
+
+def core_as_of_sql(dataset: str) -> str:
+    """SQL (parameter ``$as_of``) for a core table as seen on the evening of ``as_of``: rows with
+    ``available_on <= as_of`` and, where the table keeps vintages (``VINTAGED``), only the latest
+    such vintage of each key, so a revision learned after ``as_of`` stays invisible."""
     table = CORE_TABLE[dataset]
     # CPI is append-only: rowid orders the vintages the pipeline learned at the same moment
     seq = ", rowid AS _seq" if dataset == "cpi" else ""
-    rel = con.sql(f"SELECT *{seq} FROM core.{table} WHERE available_on <= $as_of", params={"as_of": as_of})
+    sql = f"SELECT *{seq} FROM core.{table} WHERE available_on <= $as_of"
+    if dataset in VINTAGED:
+        keys, order = VINTAGED[dataset]
+        sql += f" QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY {order}) = 1"
+    return sql
+
+
+def read_core(con: duckdb.DuckDBPyConnection, dataset: str, as_of: date) -> pl.LazyFrame:
+    """A core table as seen on the evening of ``as_of`` (see ``core_as_of_sql``)."""
+    rel = con.sql(core_as_of_sql(dataset), params={"as_of": as_of})
     return pl.from_arrow(rel.to_arrow_table()).lazy()
 
 

@@ -17,20 +17,42 @@ daily volume is 0) becomes null in the parser.
 Window: settlement dates from ``start`` on a first run, else from the cursor less the publication
 lag (``short_interest_days``) and ``overlap_days`` for late revisions; up to ``as_of`` less the
 publication lag, so a run sees only settlements FINRA had published by its as-of date.
+
+Fallback: when the Query API stays unavailable after its retries (``SourceUnavailable``: network
+faults, 5xx, 429), the same windows are read from FINRA's bi-weekly pipe-delimited files, one per
+settlement date::
+
+    GET {CAPSPREAD_FINRA_FILES_BASE_URL or https://cdn.finra.org}/equity/otcmarket/biweekly/shrtYYYYMMDD.csv
+
+Settlement dates are the mid-month and month-end ones: the last XNYS session on or before the
+15th and the last XNYS session of the month. A file the server does not have (404, or 403 as the
+CDN answers for a missing object) is a settlement not published (or not a settlement date) and is
+skipped; each file found is one batch of format ``finra_pipe`` (the same parser as the inbox)
+with a note saying the API was unavailable. When no file is found at all, or the file server is
+unavailable too, the fetch raises ``SourceUnavailable`` naming both failures: the dataset fails for
+this run, the other datasets and sources are not affected, and the cursor stays.
 """
 
 from __future__ import annotations
 
+import calendar
+import logging
 from collections.abc import Mapping
 from datetime import date, timedelta
 
 from sources.base import Batch
-from sources.errors import BadInput
+from sources.errors import BadInput, SourceUnavailable
 from sources.http import HttpClient, HttpRefused, Unit, error_batch, json_or_none, parsed_batch, settle
 from transforms.pit import DEFAULT_LAGS
 
+log = logging.getLogger("capspread.sources")
+
 DEFAULT_BASE_URL = "https://api.finra.org"
 PATH = "/data/group/otcMarket/name/consolidatedShortInterest"
+FILES_SOURCE = "finra_files"  # base URL from CAPSPREAD_FINRA_FILES_BASE_URL
+DEFAULT_FILES_BASE_URL = "https://cdn.finra.org"
+FILES_PATH = "/equity/otcmarket/biweekly/shrt{day:%Y%m%d}.csv"
+MISSING_FILE = (403, 404)  # the CDN answers 403 for an object it does not have
 DEFAULT_START = date(1990, 1, 1)
 DATASET = "short_interest"
 MAX_PAGE = 5000
@@ -51,6 +73,8 @@ class FinraSource:
         window_days: int = 183,
         lags: Mapping[str, int] | None = None,
         client: HttpClient | None = None,
+        files_fallback: bool = True,
+        files_client: HttpClient | None = None,
         **client_options,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE:
@@ -63,6 +87,8 @@ class FinraSource:
         self.lag_days = int({**DEFAULT_LAGS, **self.lags}["short_interest_days"])
         client_options.setdefault("default_min_interval", 0.1)  # FINRA allows 20 requests a second
         self.client = client or HttpClient(self.name, DEFAULT_BASE_URL, **client_options)
+        self.files_fallback = files_fallback
+        self.files_client = files_client or HttpClient(FILES_SOURCE, DEFAULT_FILES_BASE_URL, **client_options)
 
     def windows(self, as_of: date, cursor: date | None) -> list[tuple[date, date]]:
         """Settlement-date windows to ask for, oldest first."""
@@ -80,9 +106,54 @@ class FinraSource:
         """Settlements published in (cursor, as_of] (with the look-back); [] for other datasets."""
         if dataset != DATASET:
             return []
-        with self.client.session():
-            units = [self._window(first, last, as_of) for first, last in self.windows(as_of, cursor)]
+        windows = self.windows(as_of, cursor)
+        try:
+            with self.client.session():
+                units = [self._window(first, last, as_of) for first, last in windows]
+        except SourceUnavailable as exc:
+            if not self.files_fallback or not windows:
+                raise
+            log.warning("finra: Query API unavailable (%s); reading the bi-weekly files", exc)
+            return self._from_files(windows, as_of, exc)
         return settle(units, as_of)
+
+    # -- fallback: the bi-weekly files
+
+    def _from_files(self, windows: list[tuple[date, date]], as_of: date, api_error: SourceUnavailable) -> list[Batch]:
+        days = [d for first, last in windows for d in settlement_dates(first, last)]
+        note = f"the FINRA Query API was unavailable ({api_error}); read from FINRA's bi-weekly file"
+        units, missing = [], []
+        try:
+            with self.files_client.session():
+                for day in days:
+                    unit = self._file(day, as_of, note)
+                    if unit is None:
+                        missing.append(day)
+                    else:
+                        units.append(unit)
+        except SourceUnavailable as exc:
+            raise SourceUnavailable(
+                f"finra: Query API unavailable ({api_error}); bi-weekly files unavailable too ({exc})") from None
+        if not units:
+            shown = ", ".join(d.isoformat() for d in missing[-3:]) + (" …" if len(missing) > 3 else "")
+            raise SourceUnavailable(
+                f"finra: Query API unavailable ({api_error}); no bi-weekly file found either at "
+                f"{self.files_client.base_url} for {len(missing)} settlement date(s) ({shown or 'none'})")
+        return settle(units, as_of)
+
+    def _file(self, day: date, as_of: date, note: str) -> Unit | None:
+        """One settlement's file as a unit; None when the server does not have it."""
+        path = FILES_PATH.format(day=day)
+        name = path.rsplit("/", 1)[-1]
+        try:
+            response = self.files_client.get(path)
+        except HttpRefused as exc:
+            if exc.status in MISSING_FILE:
+                return None
+            return Unit([error_batch(self.name, DATASET, name, exc.body, exc)])
+        batch = parsed_batch(self.name, DATASET, name, response.content, as_of=as_of, lags=self.lags,
+                             notes=[f"{note} {self.files_client.url_for(path)}"])
+        return Unit([batch])
 
     def _window(self, first: date, last: date, as_of: date) -> Unit:
         unit = Unit()
@@ -130,6 +201,27 @@ class FinraSource:
                 return unit
 
 
+def settlement_dates(first: date, last: date) -> list[date]:
+    """FINRA's settlement dates in [first, last]: per month the last XNYS session on or before the
+    15th and the last XNYS session of the month."""
+    from transforms.calendar import sessions
+
+    lo = max(date(first.year, first.month, 1), date(1990, 1, 1))  # the calendar starts in 1990
+    hi = date(last.year, last.month, calendar.monthrange(last.year, last.month)[1])
+    if lo > hi:
+        return []
+    by_month: dict[tuple[int, int], list[date]] = {}
+    for day in sessions(lo, hi)["trade_date"].to_list():
+        by_month.setdefault((day.year, day.month), []).append(day)
+    out = set()
+    for days in by_month.values():
+        mid = [d for d in days if d.day <= 15]
+        if mid:
+            out.add(max(mid))
+        out.add(max(days))
+    return sorted(d for d in out if first <= d <= last)
+
+
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
@@ -137,4 +229,4 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-__all__ = ["DEFAULT_BASE_URL", "FinraSource"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_FILES_BASE_URL", "FILES_PATH", "FinraSource", "settlement_dates"]

@@ -9,7 +9,7 @@ conformed to ``sources.schemas.SCHEMAS[dataset]``, sorted by the dataset's key, 
 rows dropped. Bad input raises ``sources.errors.BadInput`` naming the file, the 1-based line (or
 the record / cell for JSON and xlsx), the field, what was found and what was expected.
 
-One module per format family: ``prices``, ``cpi``, ``short_interest``, ``holdings``, ``factors``,
+One module per format family: ``prices``, ``cpi``, ``rates`` (FRED DFF/DGS2), ``short_interest``, ``holdings``, ``factors``,
 ``estimates`` (S&P DJI workbook), ``generic_estimates_csv`` and ``yahoo_chart`` (the Yahoo chart API
 v8 JSON that the live Yahoo source lands).
 """
@@ -33,6 +33,7 @@ from sources.formats import (
     generic_estimates_csv,
     holdings,
     prices,
+    rates,
     short_interest,
     yahoo_chart,
     yahoo_earnings_trend,
@@ -47,6 +48,7 @@ PARSERS: dict[tuple[str, str], Parser] = {
     **{("prices", f): p for f, p in prices.PARSERS.items()},
     **{("prices", f): p for f, p in yahoo_chart.PARSERS.items()},
     **{("cpi", f): p for f, p in cpi.PARSERS.items()},
+    **{("rates", f): p for f, p in rates.PARSERS.items()},
     **{("short_interest", f): p for f, p in short_interest.PARSERS.items()},
     **{("holdings", f): p for f, p in holdings.PARSERS.items()},
     **{("factors", f): p for f, p in factors.PARSERS.items()},
@@ -63,6 +65,8 @@ ACCEPTED = {
     "Alpha Vantage (timestamp,open,high,low,close,volume); Yahoo chart API v8 JSON (chart.result[])",
     "cpi": "FRED CSV (date,value or observation_date,<SERIES>); FRED series/observations JSON; "
     "Date,Index,Inflation (BLS CUUR0000SA0); BLS API v2 JSON",
+    "rates": "FRED CSV (observation_date,DFF or observation_date,DGS2; date,value named DFF.csv); "
+    "FRED series/observations JSON of DFF or DGS2",
     "short_interest": "FINRA pipe-delimited (accountingYearMonthNumber|symbolCode|…|settlementDate); "
     "FINRA Query API JSON",
     "holdings": "iShares holdings CSV (Weight (%) or Market Weight layout)",
@@ -126,6 +130,8 @@ def _detect_json(data: bytes, filename: str, dataset: str | None) -> tuple[str, 
     if fmt:
         return "company_estimates", fmt
     fmt = cpi.sniff_json(obj)
+    if fmt == "fred_json" and (dataset == "rates" or rates.is_rates_series(rates.json_series(obj, filename))):
+        return "rates", fmt
     if fmt:
         return "cpi", fmt
     fmt = short_interest.sniff_json(obj)
@@ -140,9 +146,11 @@ def _detect_json(data: bytes, filename: str, dataset: str | None) -> tuple[str, 
 def detect(data: bytes, filename: str, dataset: str | None = None) -> tuple[str, str]:
     """(dataset, format) of a file, judged by its content.
 
-    ``dataset`` only settles the one ambiguous case, a two-column FRED CSV
-    (``observation_date,<SERIES>``): it is a price series for SP500/DJIA/NASDAQCOM/NASDAQ100 and a
-    CPI series otherwise, unless ``dataset`` says which.
+    ``dataset`` only settles the ambiguous FRED files: a two-column FRED CSV
+    (``observation_date,<SERIES>``) is a rates series for DFF/DGS2 (``rates.RATES_SERIES``), a price
+    series for SP500/DJIA/NASDAQCOM/NASDAQ100 and a CPI series otherwise, unless ``dataset`` says
+    which; a FRED JSON body is rates for those series (from ``series_id`` or the file name) or
+    when ``dataset`` is ``rates``, else CPI.
     """
     data = bytes(data)
     if not data.strip():
@@ -169,6 +177,8 @@ def detect(data: bytes, filename: str, dataset: str | None = None) -> tuple[str,
         return "company_estimates", fmt
     cpi_fmt = cpi.sniff(lines)
     price_fmt = prices.sniff(lines)
+    if cpi_fmt == "fred_csv" and (dataset == "rates" or rates.is_rates_series(rates.csv_series(lines, filename))):
+        return "rates", "fred_csv"
     if cpi_fmt == "fred_csv" and price_fmt == "fred_csv":
         series = lines[0].split(",")[1].strip()
         if dataset in ("prices", "cpi"):

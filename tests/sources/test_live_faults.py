@@ -95,7 +95,8 @@ SPECS = {
                             "Results": {"series": [{"seriesID": "CUUR0000SA0", "data": []}]}}).encode(),
                 date(2025, 1, 20), date(2025, 1, 1)),
     "finra": Spec("finra", "short_interest", "/data/group/otcMarket/name/consolidatedShortInterest", "POST",
-                  lambda **kw: FinraSource(**kw), finra_body, (b'"symbolCode"', b'"symbol"'), b"[]",
+                  # the Query API client alone (its fallback to the bi-weekly files: test_live_finra.py)
+                  lambda **kw: FinraSource(files_fallback=False, **kw), finra_body, (b'"symbolCode"', b'"symbol"'), b"[]",
                   date(2021, 7, 26), date(2021, 7, 20)),
 }
 

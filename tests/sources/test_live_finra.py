@@ -1,4 +1,4 @@
-"""The FINRA Query API source against a server on 127.0.0.1.
+"""The FINRA Query API source (and its fallback, the bi-weekly files) against a server on 127.0.0.1.
 
 No recording of a Query API answer exists (only hand-made mocks do), so ``Finra`` below answers
 ``consolidatedShortInterest`` POSTs in the API's layout — a JSON list of records with the dataset's
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import date
 from pathlib import Path
 
@@ -72,7 +73,8 @@ class Finra:
 
 @pytest.fixture
 def server(http_server, monkeypatch):
-    yield from serving(http_server, monkeypatch, ["finra"])
+    yield from serving(http_server, monkeypatch, ["finra"],
+                       env={"CAPSPREAD_FINRA_FILES_BASE_URL": http_server.url_for("/files").rstrip("/")})
 
 
 def source(**kw) -> FinraSource:
@@ -170,5 +172,106 @@ def test_windows_cover_history_in_steps():
 def test_persistent_5xx_is_source_unavailable(server):
     server.expect_request(PATH, method="POST").respond_with_data("down", status=502)
     with pytest.raises(SourceUnavailable, match="finra"):
-        source().fetch("short_interest", AS_OF, date(2021, 7, 20))
+        source(files_fallback=False).fetch("short_interest", AS_OF, date(2021, 7, 20))
     assert len(server.log) == 3
+
+
+# -- the bi-weekly files when the Query API is down
+
+FILES = "/files/equity/otcmarket/biweekly/"
+
+
+class Cdn:
+    """FINRA's file server: the real 2021-07-15 file under its real name, 404 for anything else."""
+
+    def __init__(self, files: dict[str, bytes] | None = None) -> None:
+        self.files = {"shrt20210715.csv": PIPE.read_bytes()} if files is None else files
+        self.asked: list[str] = []
+
+    def __call__(self, request: Request) -> Response:
+        name = request.path.rsplit("/", 1)[-1]
+        self.asked.append(name)
+        if name in self.files:
+            return Response(self.files[name], content_type="text/plain")
+        return Response("<Error><Code>NoSuchKey</Code></Error>", status=404, content_type="application/xml")
+
+
+def _api_down(server, status: int = 503) -> None:
+    server.expect_request(PATH, method="POST").respond_with_data("Service Unavailable", status=status)
+
+
+def test_api_503_falls_back_to_the_biweekly_files(server):
+    _api_down(server)
+    cdn = Cdn()
+    server.expect_request(re.compile(FILES + "shrt[0-9]{8}\\.csv"), method="GET").respond_with_handler(cdn)
+    batches = source().fetch("short_interest", AS_OF, date(2021, 7, 20))
+    # window 2021-06-10 .. 2021-07-17: the mid-month and month-end settlements in it
+    assert cdn.asked == ["shrt20210615.csv", "shrt20210630.csv", "shrt20210715.csv"]
+    assert sum(1 for r, _ in server.log if r.method == "POST") == 3  # the API's retries came first
+    (b,) = batches
+    assert (b.source, b.dataset, b.name, b.format, b.error, b.cursor) == (
+        "finra", "short_interest", "shrt20210715.csv", "finra_pipe", None, AS_OF)
+    assert any("Query API was unavailable" in n and "HTTP 503" in n and n.endswith("shrt20210715.csv")
+               for n in b.notes)
+    assert b.payload == PIPE.read_bytes()
+    assert parse_payload(b.payload, b.format, b.name, b.dataset).equals(b.frame)
+    # the values, read from the raw file with csv (not with the parser under test)
+    table = {r["symbolCode"]: r for r in csv.DictReader(PIPE.read_text().splitlines(), delimiter="|")}
+    assert b.frame.height == len(table) == 71
+    aapl = b.frame.filter(pl.col("symbol") == "AAPL").row(0, named=True)
+    assert (aapl["settlement_date"], aapl["short_interest"], aapl["prior_short_interest"]) == (
+        SETTLED, int(table["AAPL"]["currentShortPositionQuantity"]), int(table["AAPL"]["previousShortPositionQuantity"]))
+    assert (aapl["short_interest"], aapl["avg_daily_volume"]) == (96355309, 96035157)  # as printed in the file
+    assert b.frame["days_to_cover"].null_count() == sum(r["daysToCoverQuantity"] == "999.99" for r in table.values())
+
+
+def test_api_and_files_both_down_is_a_clear_failure(server):
+    _api_down(server)
+    server.expect_request(re.compile(FILES + ".*"), method="GET").respond_with_data("Bad Gateway", status=502)
+    with pytest.raises(SourceUnavailable) as info:
+        source().fetch("short_interest", AS_OF, date(2021, 7, 20))
+    message = str(info.value)
+    assert "Query API unavailable" in message and "HTTP 503" in message
+    assert "bi-weekly files unavailable too" in message and "HTTP 502" in message
+
+
+def test_api_down_and_no_file_found_is_a_failure_not_silence(server):
+    _api_down(server)
+    cdn = Cdn(files={})
+    server.expect_request(re.compile(FILES + ".*"), method="GET").respond_with_handler(cdn)
+    with pytest.raises(SourceUnavailable, match="no bi-weekly file found"):
+        source().fetch("short_interest", AS_OF, date(2021, 7, 20))
+    assert len(cdn.asked) == 3
+
+
+def test_finra_down_leaves_the_other_datasets_of_the_run_alone(server, monkeypatch, tmp_path):
+    """The nightly ``collect`` step with the live Yahoo and FINRA sources: FINRA's API and files
+    both down fail the short_interest dataset only; Yahoo's prices (the recorded QQQ chart body,
+    tests/fixtures/api/yahoo/) still come back."""
+    from capspread.config import Config, Home, Symbol
+    from flows.nightly import RunResult, collect
+
+    yahoo = Path(__file__).resolve().parents[1] / "fixtures" / "api" / "yahoo" / "chart-QQQ-2020-01-01-to-2020-01-03.json"
+    body = json.dumps(json.loads(yahoo.read_text())["response"]["bodyJson"])
+    server.expect_request("/yahoo/v8/finance/chart/QQQ").respond_with_data(body, content_type="application/json")
+    _api_down(server)
+    server.expect_request(re.compile(FILES + ".*"), method="GET").respond_with_data("down", status=503)
+    monkeypatch.setenv("CAPSPREAD_YAHOO_BASE_URL", server.url_for("/yahoo").rstrip("/"))
+    monkeypatch.setenv("CAPSPREAD_LIVE_SOURCES", "yahoo,finra")
+    monkeypatch.setenv("CAPSPREAD_LIVE_START", "2019-12-01")  # FINRA: settlements to 2019-12-25
+    for name in ("YAHOO", "FINRA", "FINRA_FILES"):
+        monkeypatch.setenv(f"CAPSPREAD_{name}_MIN_INTERVAL", "0")
+    monkeypatch.setenv("CAPSPREAD_HTTP_ATTEMPTS", "2")
+    monkeypatch.setenv("CAPSPREAD_HTTP_BACKOFF", "0.001")
+    base = Config.load()
+    config = Config(universe=(Symbol("QQQ", "QQQ", "etf", "large"),), pairs=(), bucket_funds={}, inflation_regime={},
+                    publication_lag=dict(base.publication_lag), validation={})
+    as_of = date(2020, 1, 3)
+    run = RunResult(run_id="test-run", as_of=as_of, profile="live")
+    home = Home(tmp_path / "home").ensure()
+    batches = collect.fn(home, config, "live", as_of, {}, [], run)
+    assert [(s, d) for s, d, _ in run.source_failures] == [("finra", "short_interest")]
+    assert "bi-weekly files unavailable too" in run.source_failures[0][2]
+    (b,) = batches
+    assert (b.source, b.dataset, b.error) == ("yahoo", "prices", None)
+    assert b.frame["symbol"].unique().to_list() == ["QQQ"]

@@ -1,4 +1,4 @@
-"""The FRED/ALFRED source against a server on 127.0.0.1.
+"""The FRED/ALFRED source (CPI and the rates backdrop) against a server on 127.0.0.1.
 
 * ``fred_series_observations_fedfunds_2023.json`` is a whole recorded FRED answer (the last value
   is ``"."``), served byte for byte.
@@ -235,3 +235,72 @@ def test_canary_key_never_leaves_the_request(server, caplog):
     texts += [n for b in batches for n in b.notes]
     assert not any(KEY in t for t in texts)
     assert not any(KEY.encode() in b.payload for b in batches)
+
+
+# -- the rates backdrop: DFF and DGS2
+#
+# No recorded FRED answer for DFF or DGS2 is on hand. The server below answers the request for
+# DFF with the recorded FEDFUNDS answer and the request for DGS2 with the recorded answer of a
+# monthly CPI percent-change series (tests/fixtures/api/fred/fred_series_observations_cpi_2023.json),
+# both byte for byte: real FRED data in FRED's real format, but other series than the ones asked
+# for (see NOTICE). They check the request, the "." handling, the vintages and the percent →
+# fraction conversion, not the level of any rate.
+
+OTHER = FIX / "fred_series_observations_cpi_2023.json"
+RATES_ANSWERS = {"DFF": FEDFUNDS, "DGS2": OTHER, "FEDFUNDS": FEDFUNDS}
+
+
+class RatesServer:
+    def __init__(self) -> None:
+        self.asked: list[dict] = []
+
+    def __call__(self, request: Request) -> Response:
+        self.asked.append(dict(request.args))
+        return Response(RATES_ANSWERS[request.args["series_id"]].read_bytes(), content_type="application/json")
+
+
+def expected_fractions(path: Path) -> list[float | None]:
+    """FRED's percent strings as fractions, "." as None, read straight from the recorded file."""
+    return [None if o["value"] == "." else float(o["value"]) / 100 for o in json.loads(path.read_text())["observations"]]
+
+
+def test_rates_are_asked_like_cpi_and_stored_as_fractions(server):
+    emu = RatesServer()
+    server.expect_request(OBS).respond_with_handler(emu)
+    as_of, cursor = date(2023, 7, 20), date(2023, 7, 19)
+    batches = source().fetch("rates", as_of, cursor)
+    assert [a["series_id"] for a in emu.asked] == ["DFF", "DGS2"]
+    for args in emu.asked:
+        assert (args["realtime_start"], args["realtime_end"], args["api_key"]) == ("2023-07-12", "2023-07-20", KEY)
+        assert (args["file_type"], args["output_type"]) == ("json", "1")
+    dff, dgs2 = batches
+    for b, series, path in ((dff, "DFF", FEDFUNDS), (dgs2, "DGS2", OTHER)):
+        assert (b.source, b.dataset, b.format, b.error, b.cursor) == ("fred", "rates", "fred_json", None, as_of)
+        assert b.name.startswith(f"{series}_") and b.payload == path.read_bytes()
+        assert set(b.frame["series_id"]) == {series}
+        assert b.frame["value"].to_list() == expected_fractions(path)
+        assert set(b.frame["realtime_start"]) == {date(2023, 7, 18)}
+        assert parse_payload(b.payload, b.format, b.name, b.dataset).equals(b.frame)
+    # by hand from the recorded answer: June 2023 5.08 % → 0.0508; July 2023 is "." → null
+    june = dff.frame.filter(dff.frame["date"] == date(2023, 6, 1))["value"].item()
+    assert june == pytest.approx(0.0508, abs=1e-15)
+    assert dff.frame.filter(dff.frame["date"] == date(2023, 7, 1))["value"].item() is None
+    assert dff.frame.height == 829 and dgs2.frame.height == 292
+
+
+def test_rates_and_cpi_are_separate_datasets(server):
+    emu = RatesServer()
+    server.expect_request(OBS).respond_with_handler(emu)
+    src = source(["FEDFUNDS"], rates_series=["DFF"])
+    (cpi_batch,) = src.fetch("cpi", date(2023, 7, 20), date(2023, 7, 19))  # FEDFUNDS as a CPI-shaped series
+    assert cpi_batch.dataset == "cpi" and "ref_month" in cpi_batch.frame.columns
+    (rates_batch,) = src.fetch("rates", date(2023, 7, 20), date(2023, 7, 19))
+    assert rates_batch.dataset == "rates" and "date" in rates_batch.frame.columns
+    assert [a["series_id"] for a in emu.asked] == ["FEDFUNDS", "DFF"]
+    assert source(rates_series=()).fetch("rates", date(2023, 7, 20), None) == []
+
+
+def test_rates_not_yet_public_are_left_out(server):
+    """A run as of the day before the recorded vintage (2023-07-18) gets nothing from it."""
+    server.expect_request(OBS).respond_with_handler(RatesServer())
+    assert source().fetch("rates", date(2023, 7, 17), date(2023, 7, 16)) == []

@@ -26,9 +26,14 @@ CREATE TABLE IF NOT EXISTS raw.factors (
     model VARCHAR, frequency VARCHAR, period_start DATE, factor VARCHAR, value DOUBLE,
     _landing_file VARCHAR, _loaded_at TIMESTAMPTZ, _run_id VARCHAR
 );
+CREATE TABLE IF NOT EXISTS raw.rates (
+    series_id VARCHAR, date DATE, value DOUBLE, realtime_start DATE,
+    _landing_file VARCHAR, _loaded_at TIMESTAMPTZ, _run_id VARCHAR
+);
 COMMENT ON TABLE raw.prices IS 'Grain: one row per parsed price row per landing file. Rows as parsed, before conforming.';
 COMMENT ON TABLE raw.short_interest IS 'Grain: one row per parsed short-interest row per landing file.';
 COMMENT ON TABLE raw.cpi IS 'Grain: one row per parsed CPI observation per landing file.';
 COMMENT ON TABLE raw.estimates IS 'Grain: one row per parsed estimate cell per landing file (long format).';
 COMMENT ON TABLE raw.holdings IS 'Grain: one row per parsed holding per landing file.';
 COMMENT ON TABLE raw.factors IS 'Grain: one row per parsed factor value per landing file.';
+COMMENT ON TABLE raw.rates IS 'Grain: one row per parsed FRED rate observation (DFF, DGS2) per landing file; value already a fraction.';

@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS core.short_interest (
     short_interest BIGINT, prior_short_interest BIGINT, avg_daily_volume BIGINT, days_to_cover DOUBLE,
     available_on DATE, source VARCHAR, known_at TIMESTAMPTZ
 );
-COMMENT ON TABLE core.short_interest IS 'Grain: one row per symbol per FINRA settlement date.';
+COMMENT ON TABLE core.short_interest IS 'Grain: one row per symbol per FINRA settlement date per vintage; a revision (same symbol and settlement date, different values) adds a row with its own known_at, it never overwrites; an unchanged re-delivery adds nothing. As of date D use the latest vintage with available_on <= D (ORDER BY available_on DESC, known_at DESC).';
 COMMENT ON COLUMN core.short_interest.symbol IS 'Symbol (FINRA symbolCode).';
 COMMENT ON COLUMN core.short_interest.settlement_date IS 'Settlement date of the short-interest report.';
 COMMENT ON COLUMN core.short_interest.issue_name IS 'Issue name as FINRA sends it.';
@@ -30,9 +30,9 @@ COMMENT ON COLUMN core.short_interest.short_interest IS 'Shares sold short at se
 COMMENT ON COLUMN core.short_interest.prior_short_interest IS 'Shares sold short at the previous settlement.';
 COMMENT ON COLUMN core.short_interest.avg_daily_volume IS 'Average daily share volume used for days to cover.';
 COMMENT ON COLUMN core.short_interest.days_to_cover IS 'Short interest / average daily volume; NULL where FINRA sent its 999.99 sentinel.';
-COMMENT ON COLUMN core.short_interest.available_on IS 'Date the report became public (settlement + publication lag).';
+COMMENT ON COLUMN core.short_interest.available_on IS 'Date this vintage became usable: settlement + publication lag for the first delivery; for a revision the later of that and the day the pipeline learned it (the as-of date of the run that loaded it).';
 COMMENT ON COLUMN core.short_interest.source IS 'Source that delivered the row.';
-COMMENT ON COLUMN core.short_interest.known_at IS 'When the pipeline first knew these values (UTC).';
+COMMENT ON COLUMN core.short_interest.known_at IS 'When the pipeline first knew these values (UTC); each vintage has its own; a run --as-of D stamps the evening of D.';
 
 CREATE TABLE IF NOT EXISTS core.cpi_observations (
     series_id VARCHAR NOT NULL, ref_month DATE NOT NULL, value DOUBLE, vintage DATE,
@@ -93,3 +93,16 @@ COMMENT ON COLUMN core.factors.value IS 'Factor return as a fraction (the librar
 COMMENT ON COLUMN core.factors.available_on IS 'Date the value became public (estimated from the library''s update lag).';
 COMMENT ON COLUMN core.factors.source IS 'Source that delivered the row.';
 COMMENT ON COLUMN core.factors.known_at IS 'When the pipeline first knew this value (UTC).';
+
+CREATE TABLE IF NOT EXISTS core.rates_daily (
+    series_id VARCHAR NOT NULL, date DATE NOT NULL, value DOUBLE, vintage DATE,
+    available_on DATE, known_at TIMESTAMPTZ, source VARCHAR
+);
+COMMENT ON TABLE core.rates_daily IS 'Grain: one row per rate series per day per vintage; a revision adds a row, it never overwrites. As of date D use the latest vintage with available_on <= D.';
+COMMENT ON COLUMN core.rates_daily.series_id IS 'FRED series id: DFF (effective federal funds rate, every calendar day), DGS2 (2-year Treasury constant maturity, business days).';
+COMMENT ON COLUMN core.rates_daily.date IS 'Observation date.';
+COMMENT ON COLUMN core.rates_daily.value IS 'Rate as a fraction (FRED publishes percent: 5.33 % is 0.0533); NULL where FRED sent "." (no observation that day, e.g. a bond-market holiday).';
+COMMENT ON COLUMN core.rates_daily.vintage IS 'Vendor vintage date (FRED realtime_start) where sent, else NULL.';
+COMMENT ON COLUMN core.rates_daily.available_on IS 'Date this value became public: the vintage, else the observation date + publication lag (rates_days).';
+COMMENT ON COLUMN core.rates_daily.known_at IS 'When the pipeline first knew this value (UTC).';
+COMMENT ON COLUMN core.rates_daily.source IS 'Source that delivered the row (fred, inbox).';
