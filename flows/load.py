@@ -202,7 +202,7 @@ def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame], part: 
 INCREMENTAL_MAX_YEARS = 2
 
 
-def mart_since(con, config: Config, run) -> tuple[date | None, str]:
+def mart_since(con, config: Config, run, flow: str = "nightly") -> tuple[date | None, str]:
     """The first day whose per-symbol price marts this run must rebuild, or None for a full build
     (and why): the earliest day of a price row this run loaded or made public, as long as the marts
     were last built by a run of an earlier or the same as-of date with the same universe."""
@@ -210,6 +210,8 @@ def mart_since(con, config: Config, run) -> tuple[date | None, str]:
 
     if os.environ.get("CAPSPREAD_FULL_MARTS", "").strip() not in ("", "0"):
         return None, "full: CAPSPREAD_FULL_MARTS is set"
+    if flow == "replay":
+        return None, "full: replay rebuilds from the landing zone"
     last = con.execute(
         "SELECT as_of_date FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()
     if not last:
@@ -258,7 +260,7 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
     last = con.execute("SELECT run_id FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()
     if hasattr(run, "base_run_id"):
         run.base_run_id = last[0][0] if last else None
-    since, run.mart_mode = mart_since(con, config, run)
+    since, run.mart_mode = mart_since(con, config, run, flow)
     run.mart_since = since
     marts = other_marts(con, config, run.as_of)
     check_marts(con, config, run, marts)
