@@ -108,6 +108,18 @@ def factor_monthly(frame: pl.DataFrame, **_):
     return _unique("month") + rule, derived
 
 
+def rate_backdrop(frame: pl.DataFrame, **_):
+    """One row per month; rates are fractions (a percent left unconverted breaks the bounds); the
+    2-year-minus-fed-funds spread is the difference of the two month-end values."""
+    derived = frame.with_columns(
+        _spread_error=(pl.col("treasury_2y_minus_fed_funds") - (pl.col("treasury_2y") - pl.col("fed_funds"))).abs())
+    return _unique("month") + [
+        E.ExpectColumnValuesToBeBetween(column="fed_funds", min_value=-0.05, max_value=0.30),
+        E.ExpectColumnValuesToBeBetween(column="treasury_2y", min_value=-0.05, max_value=0.30),
+        E.ExpectColumnValuesToBeBetween(column="_spread_error", max_value=TOL),
+    ], derived
+
+
 SUITES = {
     "market_scoreboard": market_scoreboard,
     "index_weekly": index_weekly,
@@ -117,6 +129,7 @@ SUITES = {
     "inflation_monthly": inflation_monthly,
     "earnings_outlook": earnings_outlook,
     "factor_monthly": factor_monthly,
+    "rate_backdrop": rate_backdrop,
 }
 
 

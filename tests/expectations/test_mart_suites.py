@@ -60,3 +60,27 @@ def test_a_warn_rule_reports_and_lets_the_run_publish():
     assert [c.column for c in warned] == ["operating_pe"]
     assert con.execute("select count(*) from meta.validations where run_id = 't-warn' and severity = 'warn' "
                        "and not success").fetchall()[0][0] == 1
+
+
+def _backdrop(scale: float) -> pl.DataFrame:
+    """marts.rate_backdrop rows from the recorded FRED FEDFUNDS answer (monthly, percent), 2020–2022."""
+    import json
+    from pathlib import Path
+
+    body = json.loads((Path(__file__).resolve().parents[1] / "fixtures" / "cpi" /
+                       "fred_series_observations_fedfunds_2023.json").read_text())
+    rows = [o for o in body["observations"] if "2020-01-01" <= o["date"] < "2023-01-01" and o["value"] != "."]
+    return pl.DataFrame({
+        "month": [date.fromisoformat(o["date"]) for o in rows],
+        "fed_funds": [float(o["value"]) * scale for o in rows],
+        "treasury_2y": [None] * len(rows), "treasury_2y_minus_fed_funds": [None] * len(rows),
+    }, schema_overrides={"treasury_2y": pl.Float64, "treasury_2y_minus_fed_funds": pl.Float64})
+
+
+def test_rate_backdrop_rates_are_fractions():
+    assert validate_mart("rate_backdrop", _backdrop(0.01)).errors == []
+    percent = _backdrop(1.0)  # percent left unconverted
+    broken = validate_mart("rate_backdrop", percent).errors
+    assert [c.column for c in broken] == ["fed_funds"]
+    # the months whose rate in percent lies above the 0.30 bound (2020's near-zero months do not)
+    assert broken[0].unexpected_count == sum(v > 0.30 for v in percent["fed_funds"]) > 0
