@@ -29,9 +29,9 @@ def test_an_unavailable_source_does_not_stop_the_others(tmp_path, monkeypatch):
     home.ensure()
     run = nightly.RunResult(run_id="t", as_of=date(2025, 6, 11), profile="live")
     batches = nightly.collect.fn(home, config, "live", date(2025, 6, 11), {}, [], run)
-    assert down.calls == 7
+    assert down.calls == 8
     assert [f[:2] for f in run.source_failures] == [("down", d) for d in
                                                      ("prices", "short_interest", "cpi", "estimates", "holdings", "factors",
-                                                      "company_estimates")]
+                                                      "company_estimates", "rates")]
     assert {b.dataset for b in batches} == {"prices", "cpi", "short_interest", "factors"}
     assert all(b.source == "sample" for b in batches)

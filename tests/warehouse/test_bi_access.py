@@ -68,12 +68,18 @@ def test_manifest_and_meta_runs_name_the_run_and_as_of_date(home_2025_06_11):
     assert manifest["as_of_date"] == newest[1].isoformat()
     assert datetime.fromisoformat(manifest["published_at"]) >= newest[4].replace(microsecond=0)
     assert names == set(manifest["tables"]) and counts == manifest["tables"]
-    # the Parquet export says the same run, file by file
+    # each Parquet file names the run that wrote it, as the manifest says: this run for every table
+    # it changed, an earlier published run for a table it left unchanged (the file is kept)
+    published_runs = {r[0]: r[1].isoformat() for r in runs if r[3]}
+    assert set(manifest["parquet_files"]) == set(manifest["tables"])
     for name in manifest["tables"]:
         schema, table = name.split(".")
         meta = pq.read_schema(published / "parquet" / schema / f"{table}.parquet").metadata
-        assert meta[b"capspread_run_id"].decode() == manifest["run_id"], name
-        assert meta[b"capspread_as_of_date"].decode() == manifest["as_of_date"]
+        writer = meta[b"capspread_run_id"].decode()
+        assert writer == manifest["parquet_files"][name] and writer in published_runs, name
+        assert meta[b"capspread_as_of_date"].decode() == published_runs[writer]
+    for name in ("core.prices_daily", "marts.market_scoreboard", "meta.runs"):
+        assert manifest["parquet_files"][name] == manifest["run_id"], name
 
 
 def test_sqlalchemy_url_through_duckdb_engine_is_read_only(home):
@@ -164,7 +170,8 @@ def test_parquet_export_reads_with_polars_and_duckdb_globbing(home):
         con.close()
     by_table = {f"{Path(f).parent.name}.{Path(f).stem}": n for f, n in files}
     assert by_table == manifest["tables"]
-    assert kv == [(manifest["run_id"],)]
+    assert sorted(kv) == sorted((r,) for r in set(manifest["parquet_files"].values()))
+    assert (manifest["run_id"],) in kv
     assert spread_files == [("size_spread_daily", manifest["tables"]["marts.size_spread_daily"]),
                             ("size_spread_monthly", manifest["tables"]["marts.size_spread_monthly"])]
 

@@ -23,7 +23,7 @@ import pytest
 
 from capspread.config import Config, Home, known_at_for
 from flows.landing import scan_inbox
-from flows.load import apply_batches, extra_marts, finish_run
+from flows.load import apply_batches, finish_run
 from flows.nightly import RunResult
 from sources.http import parsed_batch
 from warehouse import db
@@ -151,9 +151,14 @@ def test_no_look_ahead_and_empty_without_rates(warehouse):
     marts = {"inflation_monthly": pl.DataFrame(schema={"ref_month": pl.Date, "headline_yoy": pl.Float64,
                                                        "core_yoy": pl.Float64, "regime": pl.String})}
     # the day before FRED's vintage of 2023-07-18 the backdrop is empty, not an error
-    (frame,) = extra_marts(con, date(2023, 7, 17), marts).values()
+    from transforms.rates import rate_backdrop
+
+    def backdrop(day, inflation):
+        return rate_backdrop(db.read_core(con, "rates", day), inflation, day).collect()
+
+    frame = backdrop(date(2023, 7, 17), marts["inflation_monthly"].lazy())
     assert frame.height == 0 and "fed_funds" in frame.columns
-    (frame,) = extra_marts(con, date(2023, 7, 18), {}).values()
+    frame = backdrop(date(2023, 7, 18), None)
     assert frame["month"].max() == date(2023, 6, 1) and frame["regime"].null_count() == frame.height
 
 
