@@ -52,6 +52,9 @@ def update_disagreements(con, run_id: str, as_of, *, full: bool = False) -> bool
     if not full and not con.execute(
             "SELECT count(*) FROM (SELECT 1 FROM raw.prices WHERE _run_id = ? LIMIT 1)", [run_id]).fetchall()[0][0]:
         return False
+    if not full and not con.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM raw.prices WHERE _run_id <> ? LIMIT 1)", [run_id]).fetchall()[0][0]:
+        full = True  # the run loaded every raw row (a first load): no need to pick its keys out
     params = {"as_of": as_of, "run_id": run_id, "full": full}
     delete, insert = (s.strip() for s in db.sql_file("meta_source_disagreements.sql").split(";\n") if s.strip())
     con.execute(delete, {k: v for k, v in params.items() if f"${k}" in delete}).fetchall()

@@ -237,6 +237,7 @@ def mart_since(con, config: Config, run, flow: str = "nightly") -> tuple[date | 
 
 
 DEFAULT_CHUNK_SYMBOLS = 500
+INCREMENTAL_PART_FACTOR = 10
 
 
 def _chunk_symbols() -> int:
@@ -271,7 +272,8 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
         con.execute(f"DELETE FROM marts.{name}" + (f" WHERE {column} >= ?" if since else ""),
                     [since] if since else [])
         run.marts[name] = 0
-    chunks = symbol_chunks(con, config, run.as_of, since, _chunk_symbols())
+    # an incremental build reads about two years a symbol instead of all of them: larger parts
+    chunks = symbol_chunks(con, config, run.as_of, since, _chunk_symbols() * (INCREMENTAL_PART_FACTOR if since else 1))
     for i, symbols in enumerate(chunks):
         part = symbol_marts(con, config, run.as_of, since, symbols, carried)
         check_marts(con, config, run, part, f"symbols {i + 1}/{len(chunks)}" if len(chunks) > 1 else "", symbols)

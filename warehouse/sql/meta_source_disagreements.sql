@@ -17,9 +17,13 @@ WITH loaded AS (
     WHERE r.close IS NOT NULL AND r.trade_date <= $as_of
       AND ($full OR (r.symbol, r.trade_date) IN (SELECT symbol, trade_date FROM loaded))
     GROUP BY ALL
+), disputed AS (  -- two sources more than a cent apart: the only keys worth pairing up
+    SELECT symbol, trade_date FROM per_source GROUP BY ALL HAVING max(close) - min(close) > 0.01
+), candidates AS (
+    SELECT p.* FROM per_source AS p SEMI JOIN disputed AS d ON p.symbol = d.symbol AND p.trade_date = d.trade_date
 )
 INSERT INTO meta.source_disagreements
 SELECT 'prices', a.symbol, a.trade_date, a.source, a.close, b.source, b.close, b.close - a.close, $run_id
-FROM per_source AS a
-JOIN per_source AS b ON a.symbol = b.symbol AND a.trade_date = b.trade_date AND a.source < b.source
+FROM candidates AS a
+JOIN candidates AS b ON a.symbol = b.symbol AND a.trade_date = b.trade_date AND a.source < b.source
 WHERE abs(b.close - a.close) > 0.01;
