@@ -105,6 +105,42 @@ def _machine(m: dict) -> list[str]:
     return out
 
 
+def _workloads(r: dict) -> list[dict]:
+    """Every workload result of a run, in the order they ran."""
+    out = []
+    for run in [*(r.get("attempts") or []), r.get("main") or {}, *(r.get("scaling") or [])]:
+        out += [run[k] for k in ("generate", "floor", "backfill", "nightly") if isinstance(run.get(k), dict)]
+    out += [r[k] for k in ("baseline", "prototypes", "sample") if isinstance(r.get(k), dict)]
+    return out
+
+
+def _code(r: dict) -> list[str]:
+    """Which pipeline code the workloads ran (commit, and files edited but not committed)."""
+    seen: dict[tuple, list[str]] = {}
+    for w in _workloads(r):
+        code = w.get("code") or {}
+        for when in ("start", "end"):
+            state = code.get(when) or {}
+            if state:
+                key = (state.get("commit"), tuple(state.get("dirty") or ()))
+                labels = seen.setdefault(key, [])
+                if w.get("label") not in labels:
+                    labels.append(w.get("label"))
+    if not seen:
+        return []
+    if len(seen) == 1:
+        (commit, dirty), = seen
+        return [f"- Pipeline code: commit {commit} for every workload" + (
+            f", with uncommitted edits to {', '.join(dirty)}." if dirty else
+            ", no uncommitted edits to the pipeline.")]
+    lines = ["- Pipeline code: the tree changed while the benchmark ran (other work in the same checkout); each "
+             "workload ran the code of the state(s) it started and ended in:"]
+    for (commit, dirty), labels in seen.items():
+        lines.append(f"  - commit {commit}" + (f" with uncommitted edits to {', '.join(dirty)}" if dirty else
+                                                ", clean") + ": " + ", ".join(str(x) for x in labels))
+    return lines
+
+
 def _attempts(r: dict) -> list[str]:
     L = []
     for a in r.get("attempts") or []:
@@ -150,6 +186,7 @@ def render(r: dict) -> str:
            if r.get("bytecode_cache") else "")
         + (" Smoke mode: every workload ran in one process with the Prefect tasks as plain functions; peak RSS is "
            "that process's." if r.get("smoke") else ""),
+        *_code(r),
         "",
         "## Universe",
         "",

@@ -108,6 +108,23 @@ def stop_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def code_state() -> dict:
+    """The pipeline code a workload runs: the commit checked out and the tracked files edited but not
+    committed (outside benchmarks/, tests/ and documentation, which the pipeline does not run)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30,
+                              check=True).stdout
+
+    try:
+        commit = git("rev-parse", "--short=12", "HEAD").strip()
+        dirty = sorted({line[3:].split(" -> ")[-1] for line in git("status", "--porcelain", "--untracked-files=no")
+                        .splitlines() if len(line) > 3})
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": commit, "dirty": [f for f in dirty if not f.startswith(("benchmarks/", "tests/", "docs/"))
+                                        and not f.endswith(".md")]}
+
+
 def _trace(path: Path) -> list[dict]:
     if not path.exists():
         return []
@@ -160,6 +177,7 @@ class Runner:
         spec = {**spec, "trace": str(trace_path)}
         spec_path.write_text(json.dumps(spec, indent=1, default=str))
         self.log(f"[bench] {label}: running ({workload}) ...", flush=True)
+        code = {"start": code_state()}
         t0 = time.perf_counter()
         load_before = os.getloadavg()
         with log_path.open("w") as log:
@@ -181,15 +199,16 @@ class Runner:
             if not killed:
                 stop_group(proc)  # whatever the workload left running (Prefect's temporary server)
         wall = time.perf_counter() - t0
+        code["end"] = code_state()
         if killed or proc.returncode != 0 or not out_path.exists():
             tail = log_path.read_text(errors="replace").splitlines()[-15:]
             why = killed or f"exit code {proc.returncode}"
             where = last_trace(trace_path)
             self.log(f"[bench] {label}: FAILED ({why}) after {wall:.0f} s; {where}\n  " + "\n  ".join(tail), flush=True)
             return {"error": f"{why}; {where}", "log_tail": tail, "wall": wall, "peak_rss": top, "label": label,
-                    "stages": trace_stages(trace_path)}
+                    "stages": trace_stages(trace_path), "code": code}
         result = json.loads(out_path.read_text())
-        result.update(label=label, wall=wall, load_before=[round(x, 2) for x in load_before],
+        result.update(label=label, wall=wall, code=code, load_before=[round(x, 2) for x in load_before],
                       load_after=[round(x, 2) for x in os.getloadavg()])
         self.log(f"[bench] {label}: {wall:.1f} s wall, peak RSS {result.get('peak_rss', 0) / 2**30:.2f} GiB", flush=True)
         return result
@@ -209,8 +228,10 @@ class Runner:
 
         t0 = time.perf_counter()
         load_before = os.getloadavg()
+        code = {"start": code_state()}
         result = json.loads(json.dumps(execute(workload, {**spec, "prefect": False}), default=str))
-        result.update(label=label, wall=time.perf_counter() - t0, load_before=[round(x, 2) for x in load_before],
+        code["end"] = code_state()
+        result.update(label=label, code=code, wall=time.perf_counter() - t0, load_before=[round(x, 2) for x in load_before],
                       load_after=[round(x, 2) for x in os.getloadavg()], inline=True)
         self.log(f"[bench] {label}: {result['wall']:.1f} s (in process)", flush=True)
         return result
