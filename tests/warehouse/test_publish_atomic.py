@@ -69,10 +69,10 @@ def test_publish_does_not_wait_for_a_reader_holding_the_snapshot(warehouse, tmp_
     done = json.loads(out.splitlines()[-1])
     print(f"\npublish alone {baseline:.2f} s; with a reader in an {done['query_seconds']:.1f} s query: {took:.2f} s")
 
-    # the publish finished while the reader was still inside its query, and took about as long as alone
+    # the publish finished while the reader was still inside its query (it never waited for it);
+    # how long it took is printed, not asserted: timings belong to benchmarks/
     assert reader_still_querying
     assert took < done["query_seconds"]
-    assert took < 3 * baseline + 2.0
     assert manifest["run_id"] == "hold-new"
     # the open connection saw the old snapshot throughout: before, during and after the publish
     assert started["before"] == old
