@@ -123,8 +123,9 @@ def merge_once(batches, work: Path, config) -> list[dict]:
 
     n = sum(1 for b in batches if b.dataset in datasets)
     b, a = out["before"], out["after"]
+    applied = "prices" in getattr(db, "MERGE_ONCE", ())  # the pipeline's apply_batches merges these once per run
     return [
-        {"name": "One core MERGE per dataset", "what": f"raw insert + prefer_sources + merge_core of the history in one "
+        {"applied": applied, "name": "One core MERGE per dataset", "what": f"raw insert + prefer_sources + merge_core of the history in one "
          f"transaction: {n} batches one by one vs one prefer + MERGE per dataset (pipeline's db.connect, its memory "
          "limit); memory = growth of the process's resident set",
          "before": b[0], "before_cpu": b[1], "after": a[0], "after_cpu": a[1],

@@ -114,6 +114,20 @@ def _workloads(r: dict) -> list[dict]:
     return out
 
 
+def _pipeline_changes(a: str, b: str) -> list[str] | None:
+    """Files of the pipeline (not benchmarks/, tests/ or documentation) that differ between commits
+    ``a`` and ``b``; None when git cannot tell."""
+    import subprocess
+    from pathlib import Path
+
+    try:
+        out = subprocess.run(["git", "diff", "--name-only", a, b], cwd=Path(__file__).resolve().parent.parent,
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [f for f in out.split() if not f.startswith(("benchmarks/", "tests/", "docs/")) and not f.endswith(".md")]
+
+
 def _code(r: dict) -> list[str]:
     """Which pipeline code the workloads ran (commit, and files edited but not committed)."""
     seen: dict[tuple, list[str]] = {}
@@ -128,16 +142,23 @@ def _code(r: dict) -> list[str]:
                     labels.append(w.get("label"))
     if not seen:
         return []
-    if len(seen) == 1:
-        (commit, dirty), = seen
-        return [f"- Pipeline code: commit {commit} for every workload" + (
-            f", with uncommitted edits to {', '.join(dirty)}." if dirty else
-            ", no uncommitted edits to the pipeline.")]
-    lines = ["- Pipeline code: the tree changed while the benchmark ran (other work in the same checkout); each "
+    states = list(seen)
+    first, dirty = states[0]
+    later = [c for c, _ in states[1:] if c != first]
+    same = all(d == dirty for _, d in states) and all(_pipeline_changes(first, c) == [] for c in later)
+    if same:  # one pipeline for every workload (later commits, if any, changed only tests and documentation)
+        return [f"- Pipeline code: commit {first} for every workload"
+                + (f" (commits made meanwhile — {', '.join(dict.fromkeys(later))} — change no pipeline file)"
+                   if later else "")
+                + (f", with uncommitted edits to {', '.join(dirty)}." if dirty else ", no uncommitted edits to the pipeline.")]
+    lines = ["- Pipeline code: the pipeline changed while the benchmark ran (other work in the same checkout); each "
              "workload ran the code of the state(s) it started and ended in:"]
-    for (commit, dirty), labels in seen.items():
-        lines.append(f"  - commit {commit}" + (f" with uncommitted edits to {', '.join(dirty)}" if dirty else
-                                                ", clean") + ": " + ", ".join(str(x) for x in labels))
+    for (commit, edits), labels in seen.items():
+        changed = _pipeline_changes(first, commit) if commit != first else []
+        lines.append(f"  - commit {commit}" + (f" (pipeline files changed since {first}: {', '.join(changed)})"
+                                               if changed else "")
+                     + (f" with uncommitted edits to {', '.join(edits)}" if edits else ", clean") + ": "
+                     + ", ".join(str(x) for x in labels))
     return lines
 
 
@@ -308,8 +329,11 @@ def _prototypes(p: dict | None, backfill: dict | None = None) -> list[str]:
               + "; ".join(f"{what} ({where})" for where, what in applied) + ".", ""]
     if not p.get("changes") and not p.get("errors"):
         return L + ["*no change left to measure*", ""]
-    L += ["Each change not yet applied is measured in the benchmark process on the same files, before and after, "
-          "with the pipeline's own functions and SQL; the benchmark does not change the pipeline.", "",
+    L += ["Each change is measured in the benchmark process on the same files, before and after, with the pipeline's "
+          "own functions and SQL; the benchmark does not change the pipeline. "
+          + ("A change marked as applied was made in the pipeline while this version of the benchmark was written; "
+             "the backfill above already runs it." if any(c.get("applied") for c in p.get("changes", [])) else
+             "None of them is applied in the pipeline yet."), "",
           "| change | what is measured | before s (CPU s) | after s (CPU s) | speed-up | memory before → after | check |",
           "|---|---|---:|---:|---:|---|---|"]
     for c in p.get("changes", []):
