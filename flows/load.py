@@ -67,7 +67,6 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
 
     seen = db.seen_hashes(con)
     landing_rows, validation_rows, cursor_moves, journal = [], [], {}, []
-    once: dict[str, list[pl.DataFrame]] = {}
     for i, b in enumerate(batches):
         rep = run.datasets.setdefault(b.dataset, DatasetReport(b.dataset))
         outcome = outcomes.get(i)
@@ -114,20 +113,13 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             rep.batches += 1
             rep.rows += db.insert_raw(con, b.dataset, rows, rel, run.run_id, started)
             core = db.conform_core(b.dataset, rows, b.source, known_at, config.publication_lag)
-            if b.dataset in db.MERGE_ONCE:
-                once.setdefault(b.dataset, []).append(core)
-            else:
-                core = db.prefer_sources(con, b.dataset, core, config.source_priority)
-                rep.core_changed += db.merge_core(con, b.dataset, core)
+            core = db.prefer_sources(con, b.dataset, core, config.source_priority)
+            rep.core_changed += db.merge_core(con, b.dataset, core)
         if b.cursor is not None:
             key = (b.source, b.dataset)
             cursor_moves[key] = max(cursor_moves.get(key, b.cursor), b.cursor)
         if b.inbox_path:
             Path(b.inbox_path).unlink(missing_ok=True)
-    for dataset, frames in once.items():  # one MERGE per dataset, not one per batch
-        core = db.one_per_key(dataset, frames, config.source_priority)
-        core = db.prefer_sources(con, dataset, core, config.source_priority)
-        run.datasets[dataset].core_changed += db.merge_core(con, dataset, core)
     for (source, dataset), cursor in cursor_moves.items():
         db.upsert_load_state(con, source, dataset, cursor, run.run_id)
     for frame in validation_rows:

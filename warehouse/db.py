@@ -141,26 +141,6 @@ def prefer_sources(
     return pl.from_arrow(out)
 
 
-# datasets whose batches of one run are merged into core once (concatenated, one row per key)
-MERGE_ONCE = ("prices",)
-
-
-def one_per_key(dataset: str, frames: list[pl.DataFrame], priority: tuple[str, ...]) -> pl.DataFrame:
-    """The batches of one run (in load order) as one frame with one row per key: the row of the
-    source listed first in ``priority`` (unlisted sources rank last), among equals the later batch
-    — what merging the batches one after the other leaves in core."""
-    from sources.schemas import KEYS
-
-    if not frames:
-        return pl.DataFrame()
-    rank = {source: i for i, source in enumerate(priority)}
-    both = pl.concat([f.with_columns(_batch=pl.lit(i, pl.Int32)) for i, f in enumerate(frames)], how="diagonal_relaxed")
-    both = both.with_columns(_rank=pl.col("source").replace_strict(rank, default=len(rank) + 1000, return_dtype=pl.Int32))
-    return (both.sort(["_rank", "_batch"], descending=[False, True], maintain_order=True)
-            .unique(subset=list(KEYS[dataset]), keep="first", maintain_order=True)
-            .drop("_batch", "_rank"))
-
-
 def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.DataFrame) -> int:
     """Merge a conformed batch into its core table with ``sql/core/<table>.sql``; returns rows changed."""
     if core_frame.is_empty():
