@@ -53,6 +53,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
+from fixture_readers import finra_records as read_finra
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -156,17 +157,7 @@ def bls_values() -> dict[str, dict[date, str]]:
 
 
 def finra_records() -> list[dict]:
-    rows = list(csv.reader(FINRA_PIPE.read_text().splitlines(), delimiter="|"))
-    out = []
-    for r in rows[1:]:
-        rec: dict = dict(zip(rows[0], r))
-        for key in ("currentShortPositionQuantity", "previousShortPositionQuantity", "averageDailyVolumeQuantity",
-                    "changePreviousNumber"):
-            rec[key] = int(rec[key])
-        for key in ("daysToCoverQuantity", "changePercent"):
-            rec[key] = float(rec[key])
-        out.append({k: (None if v == "" else v) for k, v in rec.items()})
-    return out
+    return read_finra(FINRA_PIPE)
 
 
 def zipped(member: str, data: bytes) -> bytes:

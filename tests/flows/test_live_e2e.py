@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pytest
 from conftest import CAPSPREAD, REPO
+from fixture_readers import french_values as read_french
 from live_server import (
     BLS_NSA,
     CRUMB,
@@ -125,17 +126,7 @@ def expected_prices() -> dict[tuple[str, str], dict[date, float]]:
 
 
 def french_values(path: Path) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {}
-    header = None
-    for r in csv.reader(path.read_text().splitlines()):
-        if r and r[0].strip() in ("", "Date") and len(r) > 1 and r[1].strip() == "Mkt-RF":
-            header = [c.strip() for c in r]
-            continue
-        if header is not None:
-            if not r or not r[0].strip().isdigit() or len(r[0].strip()) < 6:
-                break
-            out[r[0].strip()] = {h: float(v) for h, v in zip(header[1:], r[1:])}
-    return out
+    return read_french(path.read_text())
 
 
 def holdings_tickers(path: Path) -> set[str]:

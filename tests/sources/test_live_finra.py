@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import serving
+from fixture_readers import finra_records
 from werkzeug import Request, Response
 
 from sources.base import parse_payload
@@ -32,20 +33,7 @@ AS_OF = date(2021, 7, 26)  # published by then (settlement + 9 days)
 
 
 def records() -> list[dict]:
-    rows = list(csv.reader(PIPE.read_text().splitlines(), delimiter="|"))
-    out = []
-    for r in rows[1:]:
-        rec: dict = dict(zip(rows[0], r))
-        for key in ("currentShortPositionQuantity", "previousShortPositionQuantity", "averageDailyVolumeQuantity",
-                    "changePreviousNumber"):
-            rec[key] = int(rec[key])
-        for key in ("daysToCoverQuantity", "changePercent"):
-            rec[key] = float(rec[key])
-        for key, value in list(rec.items()):
-            if value == "":
-                rec[key] = None
-        out.append(rec)
-    return out
+    return finra_records(PIPE)
 
 
 class Finra:

@@ -8,7 +8,6 @@ real CSV exactly as the library names it. Expected values are read from the CSVs
 
 from __future__ import annotations
 
-import csv
 import io
 import zipfile
 from datetime import date
@@ -17,6 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import serving
+from fixture_readers import french_values
 from werkzeug import Response
 
 from sources.base import parse_payload
@@ -43,17 +43,7 @@ DAILY_ZIP = zipped("F-F_Research_Data_Factors_daily.CSV", DAILY_CSV)
 
 def values(data: bytes) -> dict[str, dict[str, float]]:
     """date → factor → percent, first table only (read with csv)."""
-    out: dict[str, dict[str, float]] = {}
-    header = None
-    for r in csv.reader(data.decode().splitlines()):
-        if r and r[0].strip() in ("", "Date") and len(r) > 1 and r[1].strip() == "Mkt-RF":
-            header = [c.strip() for c in r]
-            continue
-        if header is not None:
-            if not r or not r[0].strip().isdigit() or len(r[0].strip()) < 6:
-                break
-            out[r[0].strip()] = {h: float(v) for h, v in zip(header[1:], r[1:])}
-    return out
+    return french_values(data.decode())
 
 
 @pytest.fixture
