@@ -6,6 +6,7 @@ Shared by the nightly flow and by replay: the same merge rules, the same point-i
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -206,8 +207,6 @@ def mart_since(con, config: Config, run, flow: str = "nightly") -> tuple[date | 
     """The first day whose per-symbol price marts this run must rebuild, or None for a full build
     (and why): the earliest day of a price row this run loaded or made public, as long as the marts
     were last built by a run of an earlier or the same as-of date with the same universe."""
-    import os
-
     if os.environ.get("CAPSPREAD_FULL_MARTS", "").strip() not in ("", "0"):
         return None, "full: CAPSPREAD_FULL_MARTS is set"
     if flow == "replay":
@@ -241,8 +240,6 @@ INCREMENTAL_PART_FACTOR = 10
 
 
 def _chunk_symbols() -> int:
-    import os
-
     raw = os.environ.get("CAPSPREAD_MART_CHUNK_SYMBOLS", "").strip()
     try:
         return int(raw) if raw else DEFAULT_CHUNK_SYMBOLS

@@ -65,9 +65,13 @@ def _closes(con: duckdb.DuckDBPyConnection, as_of: date, symbols: list[str] | No
     return market.session_closes(prices.lazy(), sessions(first, as_of).lazy())
 
 
-def _carries(con: duckdb.DuckDBPyConnection, start: date) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """Record close before ``start`` per symbol, and the up streak of each symbol's week that
-    contains ``start`` (or its first week after it), from the marts already built."""
+def carries(con: duckdb.DuckDBPyConnection, since: date | None) -> tuple[pl.LazyFrame, pl.LazyFrame] | None:
+    """What an incremental build from ``since`` carries over from the marts already built (None for
+    a full build): each symbol's record close before the window, and the up streak of its week that
+    contains the window's first day (or its first week after it)."""
+    if since is None:
+        return None
+    start = window_start(since)
     highs = pl.from_arrow(con.sql(
         "SELECT symbol, max(record_high) AS carried_high FROM marts.market_scoreboard "
         "WHERE as_of_date < $start GROUP BY symbol", params={"start": start}).to_arrow_table())
@@ -75,11 +79,6 @@ def _carries(con: duckdb.DuckDBPyConnection, start: date) -> tuple[pl.LazyFrame,
         "SELECT symbol, arg_min(week_start, week_start) AS week_start, arg_min(up_streak, week_start) AS carried_streak "
         "FROM marts.index_weekly WHERE week_end >= $start GROUP BY symbol", params={"start": start}).to_arrow_table())
     return highs.lazy(), streaks.lazy()
-
-
-def carries(con: duckdb.DuckDBPyConnection, since: date | None) -> tuple[pl.LazyFrame, pl.LazyFrame] | None:
-    """What an incremental build from ``since`` carries over (None for a full build)."""
-    return _carries(con, window_start(since)) if since is not None else None
 
 
 def symbol_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date, since: date | None = None,

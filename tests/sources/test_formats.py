@@ -19,6 +19,7 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
+from inbox_cases import raw
 
 from sources import formats
 from sources.errors import BadInput
@@ -44,11 +45,6 @@ FF3_M = "factors/F-F_Research_Data_Factors.CSV"
 FF3_D = "factors/F-F_Research_Data_Factors_daily_2023-01-03_2024-08-30.CSV"
 FF5_M = "factors/F-F_Research_Data_5_Factors_2x3.csv"
 XLSX = "estimates/sp-500-eps-est_2025-12.xlsx"
-
-
-@lru_cache(maxsize=None)
-def raw(rel: str) -> bytes:
-    return (FIX / rel).read_bytes()
 
 
 def text(rel: str) -> str:
