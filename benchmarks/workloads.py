@@ -94,6 +94,9 @@ def instrument(rec, synthetic_data: Path | None = None) -> None:
     rec.wrap(load, "land", "land payloads (write files)")
     rec.wrap(db, "insert_raw", "raw insert (Arrow)", lambda a, k, r: r)
     rec.wrap(db, "conform_core", "conform core", lambda a, k, r: r.height)
+    if hasattr(db, "load_core"):
+        rec.wrap(db, "load_core", "core load (append, or prefer sources + MERGE)", lambda a, k, r: a[2].height)
+        rec.wrap(db, "holds_any_key", "core holds a key of the batch? (holds_any_key)", lambda a, k, r: a[2].height)
     rec.wrap(db, "prefer_sources", "prefer sources (join against core)", lambda a, k, r: r.height)
     rec.wrap(db, "merge_core", "core MERGE", lambda a, k, r: a[2].height)
     rec.wrap(nightly, "finish_run", "finish_run")

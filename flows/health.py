@@ -4,7 +4,8 @@ sources disagree on a close.
 
 Nothing here scans more than it must on a nightly run: the health rows are plain aggregates (the
 sentinel count a second query on the newest day alone), and the disagreements are recomputed only
-for the (symbol, day) keys the run loaded into ``raw.prices``.
+for the (symbol, day) keys the run loaded into ``raw.prices``, and not at all while every price
+payload came from one source.
 """
 
 from __future__ import annotations
@@ -55,6 +56,12 @@ def update_disagreements(con, run_id: str, as_of, *, full: bool = False) -> bool
     if not full and not con.execute(
             "SELECT count(*) FROM (SELECT 1 FROM raw.prices WHERE _run_id <> ? LIMIT 1)", [run_id]).fetchall()[0][0]:
         full = True  # the run loaded every raw row (a first load): no need to pick its keys out
+    tags = con.execute(
+        "SELECT count(DISTINCT source || CASE WHEN source = 'inbox' THEN ':' || coalesce(format, '') ELSE '' END) "
+        "FROM meta.landing_files WHERE dataset = 'prices'").fetchall()[0][0]
+    if tags < 2:  # every price row came from one source (inbox files count by format): nothing to pair
+        con.execute("DELETE FROM meta.source_disagreements WHERE dataset = 'prices'").fetchall()
+        return True
     params = {"as_of": as_of, "run_id": run_id, "full": full}
     delete, insert = (s.strip() for s in db.sql_file("meta_source_disagreements.sql").split(";\n") if s.strip())
     con.execute(delete, {k: v for k, v in params.items() if f"${k}" in delete}).fetchall()

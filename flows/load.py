@@ -114,8 +114,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             rep.batches += 1
             rep.rows += db.insert_raw(con, b.dataset, rows, rel, run.run_id, started)
             core = db.conform_core(b.dataset, rows, b.source, known_at, config.publication_lag)
-            core = db.prefer_sources(con, b.dataset, core, config.source_priority)
-            rep.core_changed += db.merge_core(con, b.dataset, core)
+            rep.core_changed += db.load_core(con, b.dataset, core, config.source_priority)
         if b.cursor is not None:
             key = (b.source, b.dataset)
             cursor_moves[key] = max(cursor_moves.get(key, b.cursor), b.cursor)

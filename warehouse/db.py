@@ -73,8 +73,15 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f.read_text())
 
 
-def _stage(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-    con.register("stage", frame.to_arrow())
+def _staged(con: duckdb.DuckDBPyConnection, sql: str, params=None, *, frame=None, keys=None, ranks=None) -> list[tuple]:
+    """Run ``sql`` (fully consumed) with ``frame`` readable as ``stage`` (``keys`` as ``stage_keys``,
+    ``ranks`` as ``source_rank``; Polars frames or Arrow tables). DuckDB finds them by name among
+    this function's locals (its replacement scan) for the one statement. Not ``con.register``: a registered view's data stays
+    referenced by the open transaction until it commits, even once unregistered, so a run's one
+    load transaction held every batch and mart frame it had staged (about 130 bytes a price row)."""
+    stage, stage_keys, source_rank = (  # noqa: F841 (read by name in ``sql``)
+        f.to_arrow() if isinstance(f, pl.DataFrame) else f for f in (frame, keys, ranks))
+    return con.execute(sql, params).fetchall()
 
 
 def insert_raw(
@@ -86,9 +93,7 @@ def insert_raw(
         _loaded_at=pl.lit(loaded_at).cast(pl.Datetime("us", "UTC")),
         _run_id=pl.lit(run_id),
     )
-    _stage(con, staged)
-    con.execute(f"INSERT INTO raw.{dataset} BY NAME SELECT * FROM stage")
-    con.unregister("stage")
+    _staged(con, f"INSERT INTO raw.{dataset} BY NAME SELECT * FROM stage", frame=staged)
     return staged.height
 
 
@@ -126,30 +131,66 @@ def prefer_sources(
 
     keys = KEYS[dataset]
     ranks = pl.DataFrame({"source": list(priority), "rank": list(range(len(priority)))})
-    con.register("stage_in", core_frame.to_arrow())
-    con.register("source_rank", ranks.to_arrow())
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    # NOT EXISTS, not a join: a key may hold several vintages (core.short_interest)
-    out = con.sql(
-        "SELECT s.* FROM stage_in AS s LEFT JOIN source_rank AS rs ON rs.source = s.source "
+    # NOT EXISTS, not a join: a key may hold several vintages (core.short_interest); the rows kept
+    # are picked from the batch by position, in its order
+    kept = _staged(
+        con,
+        "SELECT s._row FROM stage AS s "
+        "LEFT JOIN source_rank AS rs ON rs.source = s.source "
         f"WHERE NOT EXISTS (SELECT 1 FROM core.{CORE_TABLE[dataset]} AS t "
         "LEFT JOIN source_rank AS rt ON rt.source = t.source "
-        f"WHERE {on} AND coalesce(rt.rank, 1000) < coalesce(rs.rank, 1000))"
-    ).to_arrow_table()
-    con.unregister("stage_in")
-    con.unregister("source_rank")
-    return pl.from_arrow(out)
+        f"WHERE {on} AND coalesce(rt.rank, 1000) < coalesce(rs.rank, 1000)) ORDER BY s._row",
+        frame=core_frame.with_row_index("_row"), ranks=ranks,
+    )
+    return core_frame.select(pl.all().gather([r[0] for r in kept]))
+
+
+# datasets whose core SQL, for a batch none of whose keys core holds yet, inserts every row as it
+# comes (MERGE ... WHEN NOT MATCHED THEN INSERT, or a first vintage); CPI and rates deduplicate
+# vintages inside the batch and always take their SQL
+APPEND_WHEN_NEW = ("prices", "short_interest", "estimates", "holdings", "factors", "company_estimates")
+
+
+def holds_any_key(con: duckdb.DuckDBPyConnection, dataset: str, frame: pl.DataFrame) -> bool:
+    """Whether core already holds any key of ``frame`` (``sources.schemas.KEYS``). The core scan is
+    limited to the batch's date range, which DuckDB answers from its row-group statistics, so a
+    batch of new dates (a backfill year, a nightly session) costs next to nothing to check."""
+    from sources.schemas import KEYS
+
+    keys = KEYS[dataset]
+    dated = [k for k in keys if frame.schema.get(k) == pl.Date]
+    where, params = "", []
+    if dated:
+        lo, hi = frame[dated[0]].min(), frame[dated[0]].max()
+        if lo is None:
+            return False
+        where, params = f"WHERE t.{dated[0]} BETWEEN ? AND ?", [lo, hi]
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    return bool(_staged(con, f"SELECT 1 FROM core.{CORE_TABLE[dataset]} AS t JOIN stage_keys AS s ON {on} {where} LIMIT 1",
+                        params, keys=frame.select(keys)))
+
+
+def load_core(
+    con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.DataFrame, priority: tuple[str, ...]
+) -> int:
+    """Bring a conformed batch into core: ``prefer_sources`` then ``merge_core``; when core holds
+    none of the batch's keys (``holds_any_key``) and the dataset is in ``APPEND_WHEN_NEW``, both
+    reduce to appending the batch, which is what is done. Returns rows changed."""
+    if core_frame.is_empty():
+        return 0
+    if dataset in APPEND_WHEN_NEW and not holds_any_key(con, dataset, core_frame):
+        _staged(con, f"INSERT INTO core.{CORE_TABLE[dataset]} BY NAME SELECT * FROM stage", frame=core_frame)
+        return core_frame.height
+    return merge_core(con, dataset, prefer_sources(con, dataset, core_frame, priority))
 
 
 def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.DataFrame) -> int:
     """Merge a conformed batch into its core table with ``sql/core/<table>.sql``; returns rows changed."""
     if core_frame.is_empty():
         return 0
-    _stage(con, core_frame)
-    con.execute(sql_file(f"core/{CORE_TABLE[dataset]}.sql"))
-    changed = con.fetchall()
+    changed = _staged(con, sql_file(f"core/{CORE_TABLE[dataset]}.sql"), frame=core_frame)
     changed = changed[0] if changed else None
-    con.unregister("stage")
     return int(changed[0]) if changed and changed[0] is not None else 0
 
 
@@ -183,27 +224,21 @@ def read_core(con: duckdb.DuckDBPyConnection, dataset: str, as_of: date) -> pl.L
 def replace_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, where: str | None = None) -> int:
     """Replace the rows of ``marts.<table>`` (its DDL and comments stay); with ``where``, only the
     rows it selects (``frame`` holds their replacement)."""
-    con.execute(f"DELETE FROM marts.{table}" + (f" WHERE {where}" if where else ""))
-    _stage(con, frame)
-    con.execute(f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage")
-    con.unregister("stage")
+    con.execute(f"DELETE FROM marts.{table}" + (f" WHERE {where}" if where else "")).fetchall()
+    _staged(con, f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage", frame=frame)
     return frame.height
 
 
 def insert_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
     """Append ``frame`` to ``marts.<table>``."""
     if frame.height:
-        _stage(con, frame)
-        con.execute(f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage")
-        con.unregister("stage")
+        _staged(con, f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage", frame=frame)
     return frame.height
 
 
 def append_meta(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     if frame.height:
-        _stage(con, frame)
-        con.execute(f"INSERT INTO meta.{table} BY NAME SELECT * FROM stage")
-        con.unregister("stage")
+        _staged(con, f"INSERT INTO meta.{table} BY NAME SELECT * FROM stage", frame=frame)
 
 
 def upsert_load_state(con: duckdb.DuckDBPyConnection, source: str, dataset: str, cursor: date, run_id: str) -> None:

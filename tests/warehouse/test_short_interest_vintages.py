@@ -62,8 +62,7 @@ def load(con, dataset: str, frame: pl.DataFrame, source: str, run_as_of: date) -
     """What ``flows.load.apply_batches`` does with a validated batch's usable rows."""
     config = Config.load()
     core = db.conform_core(dataset, frame, source, known_at_for(run_as_of), config.publication_lag)
-    core = db.prefer_sources(con, dataset, core, config.source_priority)
-    return db.merge_core(con, dataset, core)
+    return db.load_core(con, dataset, core, config.source_priority)
 
 
 @pytest.fixture
