@@ -63,7 +63,9 @@ def _landing_row(b: Batch, path: str, run_id: str, status: str, through: date | 
 def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], outcomes: dict, started: datetime,
                   known_at: datetime, *, replay: bool = False) -> list[dict]:
     """Quarantine rejected batches, land the rest, load raw and merge core. Returns the run's journal
-    entries (which landing file, which window of rows) so that replay can repeat it exactly."""
+    entries (which landing file, which window of rows) so that replay can repeat it exactly. Each
+    batch is released (``Batch.release``) once handled, so the load holds one batch's rows at a
+    time; ``batches`` is spent afterwards."""
     from flows.nightly import DatasetReport
 
     seen = db.seen_hashes(con)
@@ -75,6 +77,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             rep.duplicates += 1
             if b.inbox_path:
                 Path(b.inbox_path).unlink(missing_ok=True)
+            b.release()
             continue
         reasons = [b.error.reason()] if b.error else [f"{c.severity}: {c.describe()}" for c in outcome.errors] if outcome else []
         if outcome is not None:
@@ -91,6 +94,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
                 validation_rows.append(_validation_rows(run.run_id, b, rel, outcome))
                 _docs(run, started, rel, outcome)
             landing_rows.append(_landing_row(b, rel, run.run_id, "quarantined", None, None))
+            b.release()
             continue
         if b.landing_path is not None or replay:
             rel = b.landing_path
@@ -120,6 +124,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             cursor_moves[key] = max(cursor_moves.get(key, b.cursor), b.cursor)
         if b.inbox_path:
             Path(b.inbox_path).unlink(missing_ok=True)
+        b.release()  # landed and loaded: its bytes and rows are no longer needed
     for (source, dataset), cursor in cursor_moves.items():
         db.upsert_load_state(con, source, dataset, cursor, run.run_id)
     for frame in validation_rows:

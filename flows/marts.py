@@ -4,9 +4,9 @@ Two ways, the same rows:
 
 * **full** (``since=None``): every mart from all of history;
 * **incremental** (``since=D``): the per-symbol price marts (``market_scoreboard``, ``index_weekly``)
-  only from ``D`` on, computed from a window of history that starts on 1 January of the year
-  before ``D`` (enough for the year-to-date anchor, the month anchor and ten weeks of up weeks),
-  with the two quantities that reach back further carried from the marts already built: each
+  only from ``D`` on, computed from a window of history that starts on 1 December of the year
+  before ``D`` or 13 weeks before it, whichever is earlier (``window_start``: enough for the
+  year-to-date anchor, the month anchor and ten weeks of up weeks), with the two quantities that reach back further carried from the marts already built: each
   symbol's record close before the window (``market_scoreboard.record_high``) and the up streak
   of the window's first week (``index_weekly.up_streak``). The size pairs' symbols are read in
   full (a handful of series: relative strength rebases at the pair's first common date and the
@@ -16,7 +16,7 @@ Two ways, the same rows:
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 import polars as pl
@@ -44,9 +44,16 @@ def universe_frame(config: Config) -> pl.LazyFrame:
 INCREMENTAL = {"market_scoreboard": "as_of_date", "index_weekly": "week_end"}
 
 
+WINDOW_WEEKS = 13
+
+
 def window_start(since: date) -> date:
-    """First day of history an incremental build from ``since`` reads."""
-    return date(since.year - 1, 1, 1)
+    """First day of history an incremental build from ``since`` reads: 1 December of the year
+    before, or ``WINDOW_WEEKS`` weeks before ``since`` when that is earlier. That holds the
+    previous year's last close (the year-to-date anchor of every row from ``since`` on, in either
+    year when the rows cross a new year), the previous month's last close, and the ten weeks
+    before ``since``'s week with a return each (up weeks among the last ten)."""
+    return min(date(since.year - 1, 12, 1), since - timedelta(weeks=WINDOW_WEEKS))
 
 
 def _closes(con: duckdb.DuckDBPyConnection, as_of: date, symbols: list[str] | None,

@@ -38,6 +38,13 @@ class Batch:
     landing_path: str | None = None
     since: date | None = None
 
+    def release(self) -> None:
+        """Drop the payload and the rows once the batch is landed (or quarantined) and loaded: a
+        run then holds one batch's rows at a time in the load instead of all of them. The hash is
+        kept."""
+        _ = self.sha256
+        self.payload, self.frame = b"", None
+
     @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.payload).hexdigest()

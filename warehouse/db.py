@@ -6,7 +6,9 @@ All SQL lives in ``warehouse/sql``; this module runs files by name and moves dat
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -68,9 +70,23 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
 
 
 def create_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every schema and table (idempotent) from ``sql/ddl/*.sql`` in name order."""
-    for f in sorted((SQL / "ddl").glob("*.sql")):
-        con.execute(f.read_text())
+    """Create every schema and table (idempotent) from ``sql/ddl/*.sql`` in name order. The files'
+    digest is kept in ``internal.ddl_applied`` (not published), so a warehouse whose DDL is current
+    skips the few hundred statements (a third of a second a run)."""
+    ddl = [f.read_text() for f in sorted((SQL / "ddl").glob("*.sql"))]
+    digest = hashlib.sha256("\0".join(ddl).encode()).hexdigest()
+    wanted = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)\.(\w+)", "\n".join(ddl)))
+    present = set(con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                              "WHERE database_name = current_database()").fetchall())
+    if wanted <= present and ("internal", "ddl_applied") in present and con.execute(
+            "SELECT count(*) FROM internal.ddl_applied WHERE sha256 = ?", [digest]).fetchall()[0][0]:
+        return
+    for text in ddl:
+        con.execute(text)
+    con.execute("CREATE SCHEMA IF NOT EXISTS internal")
+    con.execute("CREATE TABLE IF NOT EXISTS internal.ddl_applied (sha256 VARCHAR, applied_at TIMESTAMPTZ)")
+    con.execute("DELETE FROM internal.ddl_applied")
+    con.execute("INSERT INTO internal.ddl_applied VALUES (?, now())", [digest])
 
 
 def _staged(con: duckdb.DuckDBPyConnection, sql: str, params=None, *, frame=None, keys=None, ranks=None) -> list[tuple]:

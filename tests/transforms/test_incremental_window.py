@@ -66,7 +66,10 @@ def _same(a: pl.DataFrame, b: pl.DataFrame, keys: list[str]) -> bool:
 def test_window_with_carries_equals_full_history(full):
     closes, universe, weekly, board = full
     carried_high_mattered = 0
-    days = [date(y, m, 2) for y in range(1996, 2027) for m in (1, 7) if date(y, m, 2) <= LAST]
+    # early January (the window is then the 13 weeks before), March (1 December to 13 weeks
+    # before, the shortest), July and December (the window starts on 1 December of the year before)
+    days = [date(y, m, d) for y in range(1996, 2027) for m, d in ((1, 2), (1, 9), (3, 2), (7, 2), (12, 28))
+            if date(y, m, d) <= LAST]
     for since in days:
         w, b = _incremental(full, since)
         ref_w = weekly.filter(pl.col("week_end") >= since)
@@ -102,6 +105,10 @@ def test_up_streak_carries_across_the_window_start(full):
     assert mattered >= 5  # up streaks running across 1 January, continued only with the carry
 
 
-def test_window_start_covers_the_year_to_date_anchor():
-    assert window_start(date(2025, 6, 11)) == date(2024, 1, 1)
-    assert window_start(date(2025, 1, 2)) == date(2024, 1, 1)
+def test_window_start_covers_the_year_to_date_anchor_and_ten_weeks():
+    assert window_start(date(2025, 6, 11)) == date(2024, 12, 1)
+    assert window_start(date(2025, 12, 31)) == date(2024, 12, 1)
+    # 13 weeks (91 days) before: 2025-01-02 - 91 days = 2024-10-03; 2025-03-02 - 91 days = 2024-12-01
+    assert window_start(date(2025, 1, 2)) == date(2024, 10, 3)
+    assert window_start(date(2025, 3, 2)) == date(2024, 12, 1)
+    assert window_start(date(2025, 3, 3)) == date(2024, 12, 1)
