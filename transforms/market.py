@@ -16,15 +16,15 @@ _UP = (pl.col("weekly_return") > 0).cast(pl.Int32)
 
 def session_closes(prices: pl.LazyFrame, sessions: pl.LazyFrame) -> pl.LazyFrame:
     """One row per symbol per XNYS session with a close, with its week and month."""
+    periods = sessions.with_columns(  # per session, not per row
+        month=pl.col("trade_date").dt.truncate("1mo"),
+        year=pl.col("trade_date").dt.year(),
+    )
     return (
         prices.select("symbol", "trade_date", "close")
         .filter(pl.col("close").is_not_null())
-        .join(sessions, on="trade_date", how="inner")
-        .with_columns(
-            month=pl.col("trade_date").dt.truncate("1mo"),
-            year=pl.col("trade_date").dt.year(),
-        )
         .sort("symbol", "trade_date")
+        .join(periods, on="trade_date", how="inner", maintain_order="left")
     )
 
 
@@ -92,15 +92,15 @@ def index_weekly(weekly: pl.LazyFrame, streak_carry: pl.LazyFrame | None = None)
     )
 
 
-def _period_anchor(closes: pl.LazyFrame, period: str, name: str) -> pl.LazyFrame:
-    """The last close of the previous ``period`` (a column of ``closes``), per symbol."""
-    return (
-        closes.group_by("symbol", period)
-        .agg(pl.col("close").sort_by("trade_date").last().alias("_last"))
-        .sort("symbol", period)
-        .with_columns(pl.col("_last").shift(1).over("symbol").alias(name))
-        .drop("_last")
-    )
+def _previous_period_close(period: str) -> pl.Expr:
+    """On closes sorted by symbol and date: the symbol's last close before the row's ``period``
+    (a column: week, month, year) began, i.e. the last close of its previous period with a close.
+    Taken from the row before each period's first row and spread over the period by position,
+    with no grouping or join."""
+    new_symbol = (pl.col("symbol") != pl.col("symbol").shift(1)).fill_null(True)
+    first = new_symbol | (pl.col(period) != pl.col(period).shift(1)).fill_null(True)
+    before = pl.when(new_symbol).then(None).otherwise(pl.col("close").shift(1))
+    return before.gather(pl.when(first).then(pl.int_range(pl.len())).forward_fill())
 
 
 def market_scoreboard(
@@ -123,16 +123,19 @@ def market_scoreboard(
         .with_columns(
             prior_9_up=pl.col("is_up_week").cast(pl.Int32).shift(1).rolling_sum(9).over("symbol"),
             prior_streak=pl.col("up_streak").shift(1).over("symbol"),
-            prev_week_close=pl.col("close").shift(1).over("symbol"),
         )
-        .select("symbol", "week_start", "prev_week_close", "prior_9_up", "prior_streak")
+        .select("symbol", "week_start", "prior_9_up", "prior_streak")
     )
+    # closes come sorted by symbol and date (``session_closes``); the joins keep that order
     board = (
-        closes.join(weekly, on=["symbol", "week_start"], how="left")
-        .join(_period_anchor(closes, "month", "prev_month_close"), on=["symbol", "month"], how="left")
-        .join(_period_anchor(closes, "year", "prev_year_close"), on=["symbol", "year"], how="left")
-        .join(universe.select("symbol", "name", "role"), on="symbol", how="left")
-        .sort("symbol", "trade_date")
+        closes.sort("symbol", "trade_date")
+        .with_columns(
+            prev_week_close=_previous_period_close("week_start"),
+            prev_month_close=_previous_period_close("month"),
+            prev_year_close=_previous_period_close("year"),
+        )
+        .join(weekly, on=["symbol", "week_start"], how="left", maintain_order="left")
+        .join(universe.select("symbol", "name", "role"), on="symbol", how="left", maintain_order="left")
         .with_columns(
             wtd_return=pl.col("close") / pl.col("prev_week_close") - 1,
             mtd_return=pl.col("close") / pl.col("prev_month_close") - 1,
@@ -141,7 +144,8 @@ def market_scoreboard(
         )
     )
     if record_carry is not None:
-        board = board.join(record_carry.select("symbol", "carried_high"), on="symbol", how="left").with_columns(
+        board = board.join(record_carry.select("symbol", "carried_high"), on="symbol", how="left",
+                           maintain_order="left").with_columns(
             record_high=pl.max_horizontal("record_high", "carried_high")
         )
     board = (
@@ -186,7 +190,7 @@ def market_scoreboard(
         "record_high",
         "prev_week_close",
         "prev_year_close",
-    ).sort("as_of_date", "symbol")
+    ).sort("as_of_date", maintain_order=True)  # rows were in symbol order: now by date, then symbol
 
 
 def size_spread_daily(closes: pl.LazyFrame, pairs: Sequence[tuple[str, str]]) -> pl.LazyFrame:
