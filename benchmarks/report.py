@@ -109,7 +109,8 @@ def _workloads(r: dict) -> list[dict]:
     """Every workload result of a run, in the order they ran."""
     out = []
     for run in [*(r.get("attempts") or []), r.get("main") or {}, *(r.get("scaling") or [])]:
-        out += [run[k] for k in ("generate", "floor", "backfill", "nightly") if isinstance(run.get(k), dict)]
+        out += [run[k] for k in ("generate", "floor", "backfill", "republish_year", "nightly", "nightly_year")
+                if isinstance(run.get(k), dict)]
     out += [r[k] for k in ("baseline", "prototypes", "sample") if isinstance(r.get(k), dict)]
     return out
 
@@ -244,6 +245,9 @@ def render(r: dict) -> str:
     target("peak RSS of the backfill and nightly processes, GiB", v["peak_rss_gib"], 4, "{:.2f}")
     target("nightly wall, s (Prefect start excluded)", v["nightly_s"], 10, "{:.1f}")
     target("baseline / pipeline (backfill)", v["baseline_over_pipeline"], 10, "{:.1f}×", better="ge")
+    if main.get("nightly_year") and "error" not in main["nightly_year"]:
+        target("nightly wall, s, with the opt-in Parquet layout `CAPSPREAD_PARQUET_LAYOUT=year`",
+               _seconds(main["nightly_year"]), 10, "{:.1f}")
     modes = [f"{label}: marts {mode_of(main.get(label), 'mart')}, publish {mode_of(main.get(label), 'publish')}"
              for label in ("backfill", "nightly") if main.get(label) and "error" not in main.get(label)]
     if modes:
@@ -271,6 +275,7 @@ def render(r: dict) -> str:
     fn = floor_seconds(main.get("floor"), "nightly")
     if fn is not None and v.get("nightly_s"):
         L += [f"The floor for the same nightly files is {_f(fn, 2)} s (scan, insert, rules with a 40-day look-back).", ""]
+    L += _year_layout(main)
     L += _baseline(r.get("baseline"), v)
     L += _prototypes(r.get("prototypes"), main.get("backfill"))
     L += ["## Real sample run", "", "`run_pipeline` on the embedded real-data sample (profile `sample`, as of "
@@ -280,6 +285,25 @@ def render(r: dict) -> str:
     L += _dominant(main)
     L += [summary_line(v)]
     return "\n".join(L) + "\n"
+
+
+def _year_layout(main: dict) -> list[str]:
+    """The nightly on a copy of the backfilled home whose Parquet is in the opt-in year layout."""
+    n, prep = main.get("nightly_year"), main.get("republish_year")
+    if not n:
+        return []
+    L = ["## Nightly with the opt-in Parquet layout (`CAPSPREAD_PARQUET_LAYOUT=year`)", "",
+         "The same nightly on a copy of the backfilled home, republished first with `core.prices_daily`, "
+         "`marts.market_scoreboard` and `marts.index_weekly` split into one Parquet folder per calendar year "
+         "(the default layout, one file per table, is the contract's; `docs/bi.md`). The nightly rewrites the "
+         "years its rows touch and links the others from the previous generation."
+         + (f" The republish (not part of the run) took {_f(prep.get('seconds'))} s." if prep and "error" not in prep
+            else ""), ""]
+    if "error" in n:
+        return L + [f"Stopped: {n['error']}", ""]
+    L += stage_table(n)
+    L += _modes(n)
+    return L
 
 
 def mode_of(result: dict | None, what: str) -> str:

@@ -57,7 +57,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-scaling", action="store_true", help="skip the scaling series")
     p.add_argument("--no-baseline", action="store_true", help="skip the naive baseline")
     p.add_argument("--no-sample", action="store_true", help="skip the real sample run")
-    p.add_argument("--no-prototypes", action="store_true", help="skip measuring the proposed changes")
+    p.add_argument("--prototypes", action="store_true",
+                   help="also measure the proposed changes not applied (benchmarks/prototypes.py)")
+    p.add_argument("--no-prototypes", action="store_true", help=argparse.SUPPRESS)  # the default now
+    p.add_argument("--no-year-layout", action="store_true",
+                   help="skip the nightly with the opt-in Parquet layout CAPSPREAD_PARQUET_LAYOUT=year")
     p.add_argument("--fallback-years", type=_floats, default=[15.0, 10.0, 5.0],
                    help="when the main backfill is stopped for memory, run the main universe again with these years "
                    "of history, in order (default 15,10,5); the attempt is reported")
@@ -250,9 +254,28 @@ def bench_home(work: Path, name: str, universe, data: Path) -> dict:
             "prefect_home": str(work / "prefect_home")}
 
 
+def copy_home(src: Path, dst: Path) -> None:
+    """A copy of a backfilled home for a variant nightly: the warehouse copied, the landing files and
+    the published files hard-linked (a run writes new files there and renames, it never rewrites
+    one in place), the rest copied."""
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+    for entry in src.iterdir():
+        target = dst / entry.name
+        if entry.is_dir():
+            linked = entry.name in ("landing", "published")
+            shutil.copytree(entry, target, symlinks=True, copy_function=os.link if linked else shutil.copy2)
+        elif entry.is_symlink():
+            os.symlink(os.readlink(entry), target)
+        else:
+            shutil.copy2(entry, target)
+
+
 def run_universe(runner: Runner, work: Path, symbols: int, years: float, seed: int, tag: str,
-                 floor: bool = True) -> dict:
-    """Generate (or reuse) a universe, then floor, backfill and nightly on it."""
+                 floor: bool = True, year_layout: bool = False) -> dict:
+    """Generate (or reuse) a universe, then floor, backfill and nightly on it. With ``year_layout``,
+    also the nightly on a copy of the backfilled home republished in the opt-in Parquet layout
+    ``CAPSPREAD_PARQUET_LAYOUT=year``."""
     from benchmarks.synthetic import Universe
 
     u = Universe(symbols=symbols, years=years, seed=seed)
@@ -267,8 +290,18 @@ def run_universe(runner: Runner, work: Path, symbols: int, years: float, seed: i
         out["floor"] = runner.child("floor", f"{tag}-floor", {"data": str(data), "work": str(work)})
     spec = bench_home(work, tag, u, data)
     out["backfill"] = runner.child("pipeline", f"{tag}-backfill", {**spec, "as_of": manifest["end"]})
+    variant = None
+    if year_layout and "error" not in out["backfill"]:
+        variant = {**spec, "home": spec["home"] + "_year_layout"}
+        copy_home(Path(spec["home"]), Path(variant["home"]))
+        out["republish_year"] = runner.child("republish", f"{tag}-republish-year", {**variant, "layout": "year"})
     if "error" not in out["backfill"]:
         out["nightly"] = runner.child("pipeline", f"{tag}-nightly", {**spec, "as_of": manifest["nightly"]})
+    if variant is not None and "error" not in out["republish_year"]:
+        out["nightly_year"] = runner.child("pipeline", f"{tag}-nightly-year", {
+            **variant, "as_of": manifest["nightly"], "environ": {"CAPSPREAD_PARQUET_LAYOUT": "year"}})
+    if variant is not None:
+        shutil.rmtree(variant["home"], ignore_errors=True)
     out["home"] = spec["home"]
     return out
 
@@ -293,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
                      "started": started.isoformat(timespec="seconds"), "machine_start": machine(),
                      "bytecode_cache": "PYTHONDONTWRITEBYTECODE" in os.environ and not args.smoke}
     print(f"[bench] {SYNTHETIC} universe: {args.symbols} symbols x {args.years:g} years (seed {args.seed})", flush=True)
-    main_run = run_universe(runner, work, args.symbols, args.years, args.seed, "main")
+    main_run = run_universe(runner, work, args.symbols, args.years, args.seed, "main", year_layout=not args.no_year_layout)
     results["attempts"] = []
     for years in [y for y in args.fallback_years if y < args.years]:
         stopped = (main_run.get("backfill") or {}).get("error", "")
@@ -304,13 +337,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(main_run["home"], ignore_errors=True)
         print(f"[bench] the backfill did not fit in {args.rss_limit_gib:g} GiB: {args.symbols} symbols x {years:g} "
               "years instead", flush=True)
-        main_run = run_universe(runner, work, args.symbols, years, args.seed, "main")
+        main_run = run_universe(runner, work, args.symbols, years, args.seed, "main", year_layout=not args.no_year_layout)
     results["main"] = main_run
     data = Path(main_run["data"]) if "error" not in main_run["generate"] else None
     if not args.no_baseline and data is not None:
         results["baseline"] = runner.child("baseline", "baseline", {
             "data": str(data), "work": str(work), "subset_symbols": args.baseline_symbols, "insert_rows": args.insert_rows})
-    if not args.no_prototypes and "error" not in main_run.get("nightly", {"error": 1}):
+    if args.prototypes and "error" not in main_run.get("nightly", {"error": 1}):
         results["prototypes"] = runner.child("prototype", "prototypes", {
             "home": main_run["home"], "data": str(data), "work": str(work),
             "config": str(Path(main_run["home"]) / f"{SYNTHETIC}_capspread.toml"),

@@ -157,6 +157,7 @@ def pipeline(spec: dict) -> dict:
 
     home_root = Path(spec["home"])
     home_root.mkdir(parents=True, exist_ok=True)
+    os.environ.update(spec.get("environ") or {})  # e.g. CAPSPREAD_PARQUET_LAYOUT for a variant run
     with_prefect = spec.get("prefect", True)
     if with_prefect:
         prefect_env(Path(spec.get("prefect_home") or home_root / ".prefect"))
@@ -204,7 +205,24 @@ def _manifest_mode(home) -> dict:
     return {k: manifest.get(k) for k in ("mode", "mode_reason", "base_run_id", "run_id")}
 
 
-WORKLOADS = {"pipeline": "benchmarks.workloads:pipeline", "generate": "benchmarks.synthetic:run",
+def republish(spec: dict) -> dict:
+    """Publish the home's warehouse again in full, under the run id of its last publish, with
+    ``spec['layout']`` as the Parquet layout: prepares a home whose next nightly publishes in that
+    layout incrementally. Timed, not part of any run."""
+    from capspread.config import Home
+    from warehouse.publish import publish
+
+    home = Home(Path(spec["home"]))
+    manifest = json.loads((home.published / "manifest.json").read_text())
+    w, c = time.perf_counter(), time.process_time()
+    out = publish(home.warehouse, home.published, run_id=manifest["run_id"],
+                  as_of=date.fromisoformat(manifest["as_of_date"]), parquet_layout=spec["layout"])
+    return {"seconds": time.perf_counter() - w, "cpu_seconds": time.process_time() - c, "mode": out["mode"],
+            "parquet_layout": out["parquet_layout"]}
+
+
+WORKLOADS = {"pipeline": "benchmarks.workloads:pipeline", "republish": "benchmarks.workloads:republish",
+             "generate": "benchmarks.synthetic:run",
              "floor": "benchmarks.floor:run",
              "baseline": "benchmarks.baseline:run", "prototype": "benchmarks.prototypes:run"}
 

@@ -58,6 +58,12 @@ KEEP_GENERATIONS = 3
 # ~40 % less CPU than zstd (default level) for files ~1.3-1.5x larger; zstd level 1 and lz4_raw fall
 # in between, and larger row groups or a single thread only made the writes slower.
 PARQUET_OPTIONS = "COMPRESSION snappy"
+# ``published/parquet`` layouts (``CAPSPREAD_PARQUET_LAYOUT``): ``table`` (default, contract §1) is
+# one file per table; ``year`` splits the tables that grow with history by calendar year, so that a
+# nightly run rewrites the current year's file instead of the whole history
+PARQUET_LAYOUT_ENV = "CAPSPREAD_PARQUET_LAYOUT"
+PARQUET_LAYOUTS = ("table", "year")
+BY_YEAR = {"core.prices_daily": "trade_date", "marts.market_scoreboard": "as_of_date", "marts.index_weekly": "week_end"}
 
 _FICLONE = 0x40049409  # ioctl(dst, FICLONE, src): share the blocks of src (Btrfs, XFS)
 
@@ -79,6 +85,15 @@ def resolve_storage_version(value: str | None = None) -> str:
             f"(readable by DuckDB 0.10 and later), v1.2.0 (DuckDB 1.2 and later) or latest"
         )
     return version
+
+
+def resolve_parquet_layout(value: str | None = None) -> str:
+    """The Parquet layout to write: the argument, else ``CAPSPREAD_PARQUET_LAYOUT``, else ``table``."""
+    layout = (value or os.environ.get(PARQUET_LAYOUT_ENV) or "table").strip().lower()
+    if layout not in PARQUET_LAYOUTS:
+        raise PublishError(f"{PARQUET_LAYOUT_ENV}={layout!r} is not a Parquet layout; expected one of "
+                           f"{', '.join(PARQUET_LAYOUTS)}")
+    return layout
 
 
 def _fsync(path: Path) -> None:
@@ -145,6 +160,7 @@ def publish(
     storage_version: str | None = None,
     changes: Mapping[str, Delta | str] | None = None,
     base_run_id: str | None = None,
+    parquet_layout: str | None = None,
 ) -> dict:
     """Write the snapshot and the Parquet files from the warehouse file; returns the manifest.
 
@@ -160,6 +176,7 @@ def publish(
     if not _RUN_ID.match(run_id):
         raise PublishError(f"run id {run_id!r} cannot name a file (letters, digits, '.', '_', '-')")
     version = resolve_storage_version(storage_version)
+    layout = resolve_parquet_layout(parquet_layout)
     if changes is not None:
         for name, change in changes.items():
             if not (isinstance(change, Delta) or change == UNCHANGED):
@@ -192,9 +209,9 @@ def publish(
                     counts = _write_snapshot(con, tmp, tables, columns, version)
                 link_from = None
                 if mode == "incremental":
-                    link_from = (published / previous["parquet_generation"], previous.get("parquet_files", {}),
-                                 previous["run_id"], {n for n, c in changes.items() if c == UNCHANGED})
-                written_by = _write_parquet(con, gen_dir, tables, run_id, as_of, link_from)
+                    link_from = _Previous(published / previous["parquet_generation"], previous.get("parquet_files", {}),
+                                          previous["run_id"], previous.get("parquet_layout", "table"), changes)
+                written_by = _write_parquet(con, gen_dir, tables, run_id, as_of, link_from, layout)
             finally:
                 con.close()
             snapshot_file = _file_identity(tmp)
@@ -217,6 +234,7 @@ def publish(
             "base_run_id": previous.get("run_id") if mode == "incremental" else None,
             "snapshot_file": snapshot_file,
             "parquet_files": written_by,
+            "parquet_layout": layout,
         }
         # the switch: three renames in quick succession, the manifest last
         os.replace(tmp, published / SNAPSHOT)
@@ -409,39 +427,124 @@ def _write_snapshot(con, tmp: Path, tables: list[tuple], columns: list[tuple], v
     return counts
 
 
+@dataclass(frozen=True)
+class _Previous:
+    """The previous publish an incremental one links unchanged Parquet files from."""
+
+    generation: Path
+    writers: dict
+    run_id: str
+    layout: str
+    changes: Mapping[str, Delta | str]
+
+    def unchanged(self, name: str) -> bool:
+        return self.changes.get(name) == UNCHANGED
+
+
+def _kv(run_id: str, as_of: date, name: str, comment: str | None) -> str:
+    return (
+        f"capspread_run_id: {_quote(run_id)}, capspread_as_of_date: {_quote(as_of.isoformat())}, "
+        f"capspread_table: {_quote(name)}, capspread_comment: {_quote(comment or '')}"
+    )
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+        _fsync(target)
+
+
 def _write_parquet(con, gen_dir: Path, tables: list[tuple], run_id: str, as_of: date,
-                   link_from: tuple[Path, dict, str, set[str]] | None = None) -> dict[str, str]:
-    """One file per table in ``gen_dir``; returns which run wrote each file. With ``link_from``
-    (previous generation, its writers, its run, the unchanged tables), an unchanged table's file is
-    a hard link to the previous generation's (a copy where linking fails) and keeps its metadata."""
+                   link_from: _Previous | None = None, layout: str = "table") -> dict[str, str]:
+    """The Parquet files of ``tables`` in ``gen_dir``; returns which run wrote each file. With
+    ``link_from``, an unchanged table's file is a hard link to the previous generation's (a copy
+    where linking fails) and keeps its metadata. Under the ``year`` layout the ``BY_YEAR`` tables
+    are written as ``<table>/year=<Y>/`` folders (``_write_years``)."""
     written_by: dict[str, str] = {}
     for schema, table, comment in tables:
         name = f"{schema}.{table}"
+        if layout == "year" and name in BY_YEAR:
+            previous = link_from if link_from is not None and link_from.layout == "year" else None
+            written_by.update(_write_years(con, gen_dir, schema, table, comment, run_id, as_of, previous))
+            continue
         target = gen_dir / schema / f"{table}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)
-        if link_from is not None and name in link_from[3]:
-            source = link_from[0] / schema / f"{table}.parquet"
+        if link_from is not None and link_from.unchanged(name):
+            source = link_from.generation / schema / f"{table}.parquet"
             if source.is_file():
-                try:
-                    os.link(source, target)
-                except OSError:
-                    shutil.copyfile(source, target)
-                    _fsync(target)
-                written_by[name] = link_from[1].get(name, link_from[2])
+                _link(source, target)
+                written_by[name] = link_from.writers.get(name, link_from.run_id)
                 continue
-        kv = (
-            f"capspread_run_id: {_quote(run_id)}, capspread_as_of_date: {_quote(as_of.isoformat())}, "
-            f"capspread_table: {_quote(name)}, capspread_comment: {_quote(comment or '')}"
-        )
         con.execute(
             f"COPY wh.{_ident(schema)}.{_ident(table)} TO {_quote(str(target))} "
-            f"(FORMAT parquet, {PARQUET_OPTIONS}, KV_METADATA {{{kv}}})"
+            f"(FORMAT parquet, {PARQUET_OPTIONS}, KV_METADATA {{{_kv(run_id, as_of, name, comment)}}})"
         )
         _fsync(target)
         written_by[name] = run_id
-    for d in sorted({p.parent for p in gen_dir.rglob("*.parquet")} | {gen_dir}):
+    for d in sorted({p for p in gen_dir.rglob("*") if p.is_dir()} | {gen_dir}):
         _fsync(d)
     return written_by
+
+
+def _write_years(con, gen_dir: Path, schema: str, table: str, comment: str | None, run_id: str, as_of: date,
+                 previous: _Previous | None) -> dict[str, str]:
+    """``<schema>/<table>/year=<Y>/data_0.parquet`` (Hive style: readers get ``year`` from the
+    folder) for every calendar year of the table's ``BY_YEAR`` date column. With ``previous`` (a
+    generation in the same layout) the years before the first year the run's changes touch are
+    hard links to its files; those from that year on are written. Returns the writer per
+    ``<schema>.<table>/year=<Y>``."""
+    name, column = f"{schema}.{table}", BY_YEAR[f"{schema}.{table}"]
+    source = f"wh.{_ident(schema)}.{_ident(table)}"
+    root = gen_dir / schema / table
+    root.mkdir(parents=True, exist_ok=True)
+    years = [r[0] for r in con.execute(f"SELECT DISTINCT year({_ident(column)}) FROM {source} "
+                                       f"WHERE {_ident(column)} IS NOT NULL ORDER BY 1").fetchall()]
+    keep_below = None  # years before this one are linked from ``previous``
+    if previous is not None:
+        change = previous.changes.get(name)
+        if change == UNCHANGED:
+            keep_below = float("inf")
+        elif isinstance(change, Delta) and (change.key is None or column in change.key):
+            # the rows the run replaced: its rows in the warehouse, and (without a key) the rows the
+            # previous files held that match the same predicate
+            firsts = [con.execute(f"SELECT min(year({_ident(column)})) FROM {source} WHERE ({change.where})"
+                                  ).fetchall()[0][0]]
+            old_files = previous.generation / schema / table
+            if change.key is None and old_files.is_dir():
+                firsts.append(con.execute(
+                    f"SELECT min(year({_ident(column)})) FROM read_parquet({_quote(str(old_files / '*' / '*.parquet'))}, "
+                    f"hive_partitioning = false) WHERE ({change.where})").fetchall()[0][0])
+            found = [f for f in firsts if f is not None]
+            keep_below = min(found) if found else None
+    written: dict[str, str] = {}
+    kept = set()
+    for year in years:
+        old = previous.generation / schema / table / f"year={year}" if previous is not None else None
+        if keep_below is not None and year < keep_below and old is not None and old.is_dir():
+            (root / f"year={year}").mkdir()
+            for f in sorted(old.glob("*.parquet")):
+                _link(f, root / f"year={year}" / f.name)
+            written[f"{name}/year={year}"] = previous.writers.get(f"{name}/year={year}", previous.run_id)
+            kept.add(year)
+    rest = [y for y in years if y not in kept]
+    if rest:
+        chosen = ", ".join(str(y) for y in rest)
+        fresh = root.parent / f".{table}.years"  # a partitioned COPY wants an empty folder
+        con.execute(
+            f"COPY (SELECT *, year({_ident(column)}) AS year FROM {source} "
+            f"WHERE {_ident(column)} >= DATE '{min(rest):04d}-01-01' AND year({_ident(column)}) IN ({chosen})) "
+            f"TO {_quote(str(fresh))} (FORMAT parquet, PARTITION_BY (year), {PARQUET_OPTIONS}, "
+            f"FILENAME_PATTERN 'data_{{i}}', KV_METADATA {{{_kv(run_id, as_of, name, comment)}}})"
+        )
+        for year in rest:
+            for f in (fresh / f"year={year}").glob("*.parquet"):
+                _fsync(f)
+            os.replace(fresh / f"year={year}", root / f"year={year}")
+            written[f"{name}/year={year}"] = run_id
+        fresh.rmdir()
+    return dict(sorted(written.items()))
 
 
 def _swap_link(published: Path, target: str, run_id: str) -> None:

@@ -69,7 +69,7 @@ def test_second_run_leaves_the_marts_of_a_full_build(home):
             keys = KEYS.get(name, list(ref.columns[:2]))
             assert got.height == ref.height, name
             assert_frame_equal(got.sort(keys, nulls_last=True), ref.sort(keys, nulls_last=True),
-                               check_exact=False, rtol=1e-12, check_dtypes=False)
+                               check_exact=False, rel_tol=1e-12, check_dtypes=False)
         # the record highs of QQQ (November 2021) lie before the window the run read (2022 on)
         qqq = con.execute("SELECT max(close) FROM core.prices_daily WHERE symbol = 'QQQ' AND trade_date < '2022-01-01'"
                           ).fetchall()[0][0]
@@ -131,7 +131,7 @@ def test_marts_built_in_symbol_parts_equal_one_build(tmp_path, monkeypatch):
         reference = build_marts(con, config, FIRST)
         for name in KEYS:
             got = pl.from_arrow(con.sql(f"SELECT * FROM marts.{name}").to_arrow_table()).select(reference[name].columns)
-            assert_frame_equal(got.sort(KEYS[name]), reference[name].sort(KEYS[name]), check_exact=False, rtol=1e-12)
+            assert_frame_equal(got.sort(KEYS[name]), reference[name].sort(KEYS[name]), check_exact=False, rel_tol=1e-12)
         ranks = con.execute("SELECT count(*) FROM marts.market_scoreboard WHERE wtd_rank IS NOT NULL AND symbol "
                             "NOT IN ('SPY', 'IWM')").fetchall()
         assert ranks == [(0,)]

@@ -57,7 +57,7 @@ def _incremental(full, since: date, carry: bool = True):
 
 def _same(a: pl.DataFrame, b: pl.DataFrame, keys: list[str]) -> bool:
     try:
-        assert_frame_equal(a.sort(keys), b.sort(keys), check_exact=False, rtol=1e-12)
+        assert_frame_equal(a.sort(keys), b.sort(keys), check_exact=False, rel_tol=1e-12)
     except AssertionError:
         return False
     return True

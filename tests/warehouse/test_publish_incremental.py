@@ -320,3 +320,89 @@ def test_a_failed_incremental_publish_changes_nothing(warehouse, tmp_path, monke
     assert m["mode"] == "incremental", m["mode_reason"]
     publish(warehouse, tmp_path / "fresh", run_id="fresh-run", as_of=NEXT)
     assert _differences(published / "capspread.duckdb", tmp_path / "fresh" / "capspread.duckdb") == {}
+
+
+def _years(gen: Path, name: str) -> dict[int, list[Path]]:
+    schema, table = name.split(".")
+    return {int(d.name.removeprefix("year=")): sorted(d.glob("*.parquet"))
+            for d in sorted((gen / schema / table).iterdir())}
+
+
+def _parquet_equals_warehouse(warehouse: Path, gen: Path, layout: str) -> None:
+    """Every table of the generation holds exactly its warehouse rows; under the year layout each
+    year folder holds the rows of its year."""
+    dated = {"core.prices_daily": "trade_date", "marts.market_scoreboard": "as_of_date", "marts.index_weekly": "week_end"}
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
+        for name in _tables(warehouse):
+            schema, table = name.split(".")
+            if layout == "year" and name in dated:
+                assert not (gen / schema / f"{table}.parquet").exists()
+                source = f"read_parquet('{gen / schema / table}/*/*.parquet', hive_partitioning = true)"
+                assert con.execute(f"SELECT count(*) FROM {source} WHERE year <> year({dated[name]})"
+                                   ).fetchall()[0][0] == 0, name
+                source = f"(SELECT * EXCLUDE (year) FROM {source})"
+            else:
+                source = f"read_parquet('{gen / schema / f'{table}.parquet'}')"
+            for q in (f"FROM {source} EXCEPT ALL FROM wh.{name}", f"FROM wh.{name} EXCEPT ALL FROM {source}"):
+                assert con.execute(f"SELECT count(*) FROM ({q})").fetchall()[0][0] == 0, name
+    finally:
+        con.close()
+
+
+def test_year_layout_rewrites_only_the_years_a_run_touched(warehouse, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPSPREAD_PARQUET_LAYOUT", "year")
+    published = tmp_path / "published"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        last_board = con.execute("SELECT max(as_of_date) FROM marts.market_scoreboard").fetchall()[0][0]
+        last_week = con.execute("SELECT max(week_end) FROM marts.index_weekly").fetchall()[0][0]
+        price_years = {r[0] for r in con.execute("SELECT DISTINCT year(trade_date) FROM core.prices_daily").fetchall()}
+    finally:
+        con.close()
+    first = publish(warehouse, published, run_id="base-run", as_of=AS_OF)
+    assert first["parquet_layout"] == "year"
+    assert set(_years(_generation(published, first), "core.prices_daily")) == price_years
+    _parquet_equals_warehouse(warehouse, _generation(published, first), "year")
+
+    deltas = _simulate_next_run(warehouse, "next-run")
+    changes = _changes_with_rest_unchanged(warehouse, deltas)
+    second = publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=changes, base_run_id="base-run")
+    assert second["mode"] == "incremental", second["mode_reason"]
+    old_gen, new_gen = _generation(published, first), _generation(published, second)
+    _parquet_equals_warehouse(warehouse, new_gen, "year")
+    # the first year each table's changes touch (worked out from the simulated run): the newest
+    # scoreboard day, the newest week, and for prices a correction of the oldest day (all years)
+    touched = {"marts.market_scoreboard": last_board.year, "marts.index_weekly": last_week.year,
+               "core.prices_daily": min(price_years)}
+    for name, first_year in touched.items():
+        old, new = _years(old_gen, name), _years(new_gen, name)
+        assert set(new) >= set(old)
+        for year, files in new.items():
+            linked = year in old and [os.stat(f).st_ino for f in files] == [os.stat(f).st_ino for f in old[year]]
+            assert linked == (year < first_year), (name, year)
+            assert second["parquet_files"][f"{name}/year={year}"] == ("base-run" if linked else "next-run")
+            assert {_kv(f)["capspread_run_id"] for f in files} == {second["parquet_files"][f"{name}/year={year}"]}
+    assert len(_years(new_gen, "marts.market_scoreboard")) > 10  # the linking was exercised
+
+    # back to one file per table: written in full, not linked from the folders
+    monkeypatch.setenv("CAPSPREAD_PARQUET_LAYOUT", "table")
+    third = publish(warehouse, published, run_id="third-run", as_of=NEXT, base_run_id="next-run",
+                    changes={name: UNCHANGED for name in changes})
+    assert third["parquet_layout"] == "table" and third["mode"] == "incremental", third["mode_reason"]
+    _parquet_equals_warehouse(warehouse, _generation(published, third), "table")
+    assert third["parquet_files"]["marts.market_scoreboard"] == "third-run"
+    # and to folders again on top of files: written in full
+    monkeypatch.setenv("CAPSPREAD_PARQUET_LAYOUT", "year")
+    fourth = publish(warehouse, published, run_id="fourth-run", as_of=NEXT, base_run_id="third-run",
+                     changes={name: UNCHANGED for name in changes})
+    _parquet_equals_warehouse(warehouse, _generation(published, fourth), "year")
+    assert {w for k, w in fourth["parquet_files"].items() if k.startswith("marts.market_scoreboard/")} == {"fourth-run"}
+
+
+def test_an_unknown_parquet_layout_is_refused(warehouse, tmp_path, monkeypatch):
+    monkeypatch.setenv("CAPSPREAD_PARQUET_LAYOUT", "by-month")
+    with pytest.raises(PublishError, match="CAPSPREAD_PARQUET_LAYOUT='by-month'.*table, year"):
+        publish(warehouse, tmp_path / "published", run_id="run", as_of=AS_OF)
+    assert not (tmp_path / "published" / "manifest.json").exists()
