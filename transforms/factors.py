@@ -82,21 +82,31 @@ def bucket_membership(
     ).rename({"as_of_date": "later_as_of"})
     chosen = (
         in_force.join(later, on=["settlement_date", "fund"])
-        .select(
-            "settlement_date",
-            "fund",
-            holdings_as_of=pl.coalesce("as_of_date", "later_as_of"),
-            membership_flag=pl.when(pl.col("as_of_date").is_not_null())
-            .then(pl.lit("in_force"))
-            .otherwise(pl.lit("later_snapshot")),
-        )
+        .select("settlement_date", "fund", holdings_as_of=pl.coalesce("as_of_date", "later_as_of"))
         .filter(pl.col("holdings_as_of").is_not_null())
     )
-    return (
-        chosen.join(equity, left_on=["fund", "holdings_as_of"], right_on=["fund", "as_of_date"])
+    # settlement dates that use the same snapshots have the same members: resolve each such
+    # combination once (first-listed fund wins a symbol), then give every date its combination's
+    # members. A snapshot dated after the settlement date is a 'later_snapshot'.
+    keyed = chosen.with_columns(_snap=pl.concat_str("fund", pl.col("holdings_as_of").cast(pl.String), separator="@"))
+    combo_of_date = keyed.group_by("settlement_date").agg(_combo=pl.col("_snap").sort().str.join("|"))
+    combos = (
+        keyed.join(combo_of_date, on="settlement_date")
+        .select("_combo", "fund", "holdings_as_of")
+        .unique()
+        .join(equity, left_on=["fund", "holdings_as_of"], right_on=["fund", "as_of_date"])
         .join(funds, on="fund")
-        .filter(pl.col("fund_rank") == pl.col("fund_rank").min().over("settlement_date", "symbol"))
-        .unique(["settlement_date", "symbol"], keep="any")  # a ticker listed twice in one file
+        .filter(pl.col("fund_rank") == pl.col("fund_rank").min().over("_combo", "symbol"))
+        .unique(["_combo", "symbol"], keep="any")  # a ticker listed twice in one file
+        .select("_combo", "symbol", "bucket", "fund", "holdings_as_of")
+    )
+    return (
+        combo_of_date.join(combos, on="_combo")
+        .with_columns(
+            membership_flag=pl.when(pl.col("holdings_as_of") > pl.col("settlement_date"))
+            .then(pl.lit("later_snapshot"))
+            .otherwise(pl.lit("in_force"))
+        )
         .select("settlement_date", "symbol", "bucket", "fund", "holdings_as_of", "membership_flag")
     )
 
