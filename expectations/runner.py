@@ -126,7 +126,7 @@ def run_suite(name: str, suite, derived: pl.DataFrame, engine: str | None = None
         except setbased.Unsupported as exc:
             log.info("suite %s: set-based engine does not cover it (%s); using GX's engine", name, exc)
         else:
-            return Outcome(dataset=name, checks=found, suite=suite, result=setbased.gx_result(suite, found))
+            return Outcome(dataset=name, checks=found, suite=suite, result=setbased.gx_result(suite, found, derived.columns))
     return gx_suite(name, suite, derived)
 
 

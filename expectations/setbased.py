@@ -203,9 +203,11 @@ def checks(suite, frame: pl.DataFrame) -> list:
     return out
 
 
-def gx_result(suite, found: list):
+def gx_result(suite, found: list, columns: list[str] | None = None):
     """The GX validation result Data Docs render, built from the set-based checks (same order as
-    the suite's expectations)."""
+    the suite's expectations). ``columns`` are the validated frame's, which GX reports as the
+    observed value of ``expect_table_columns_to_match_ordered_list`` (its page renderer orders the
+    page's sections by them and renders no page without them)."""
     from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
 
     results = []
@@ -216,6 +218,8 @@ def gx_result(suite, found: list):
                       "partial_unexpected_list": c.examples}
             if c.element_count:
                 result["unexpected_percent"] = 100.0 * (c.unexpected_count or 0) / c.element_count
+        elif exp.configuration.type == "expect_table_columns_to_match_ordered_list":
+            result = {"observed_value": list(columns or [])}
         elif c.examples:
             result = {"details": {"missing": c.examples}}
         results.append(ExpectationValidationResult(success=c.success, expectation_config=exp.configuration,

@@ -298,3 +298,20 @@ def test_vega_bundle_is_written_only_when_a_page_draws_a_chart(tmp_path, monkeyp
     make_offline(tmp_path)
     assert made == [tmp_path / "static" / "vendor" / VEGA_BUNDLE]
     assert "static/vendor/vega/vega-bundle.js" in (tmp_path / "chart.html").read_text()
+
+
+def test_set_based_results_render_the_same_pages(outcomes, tmp_path, monkeypatch):
+    """A batch validated by the set-based engine (big frames) gets its page, with the sections of
+    the page GX's own engine gives the same batch."""
+    monkeypatch.setenv("CAPSPREAD_VALIDATION_ENGINE", "setbased")
+    setbased = {"prices": validate("prices", _prices(), AS_OF), "cpi": validate("cpi", _cpi(), AS_OF)}
+    run_id = "20250611T220500Z-5e7b0a"
+    for engine, found in (("gx", outcomes), ("setbased", setbased)):
+        records = [DocsRecord.from_outcome(run_id, RUN_TIME, f"landing/{name}/2025-06-11/{name}-{engine}.parquet", o)
+                   for name, o in found.items()]
+        build_data_docs(tmp_path / engine, records)
+    for suite in ("prices", "cpi"):
+        gx_page = _page(tmp_path / "gx", suite).read_text(encoding="utf-8")
+        sb_page = _page(tmp_path / "setbased", suite).read_text(encoding="utf-8")
+        assert list(_column_sections(sb_page)) == list(_column_sections(gx_page)), suite
+        assert len(_column_sections(gx_page)) > 3
