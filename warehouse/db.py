@@ -53,11 +53,16 @@ def sql_file(relative: str) -> str:
 DEFAULT_MEMORY_LIMIT = "2GB"
 
 
+def memory_limit() -> str:
+    """DuckDB's memory cap for the pipeline's connections (``CAPSPREAD_DUCKDB_MEMORY_LIMIT``)."""
+    return os.environ.get("CAPSPREAD_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
+
+
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A connection to the warehouse file. DuckDB's memory is capped (``CAPSPREAD_DUCKDB_MEMORY_LIMIT``,
     default 2GB; DuckDB's own default is 80 % of the machine) and large joins, sorts and merges
     spill to ``<warehouse>.tmp/`` beside the file instead of growing the process."""
-    limit = os.environ.get("CAPSPREAD_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
+    limit = memory_limit()
     config = {"memory_limit": limit}
     if not read_only:
         config["temp_directory"] = str(Path(path)) + ".tmp"

@@ -47,6 +47,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.db import memory_limit
+
 PUBLISHED_SCHEMAS = ("core", "marts", "meta")
 DEFAULT_STORAGE_VERSION = "v1.2.0"
 STORAGE_VERSION_ENV = "CAPSPREAD_STORAGE_VERSION"
@@ -193,7 +195,8 @@ def publish(
         gen_dir = published / GENERATIONS / generation
         previous = _read_manifest(published)
         try:
-            con = duckdb.connect()  # in memory: reads the warehouse, writes the new files
+            # in memory: reads the warehouse, writes the new files; capped like the pipeline's own
+            con = duckdb.connect(config={"memory_limit": memory_limit()})
             try:
                 con.execute(f"ATTACH {_quote(str(warehouse))} AS wh (READ_ONLY)")
                 tables, columns = _catalogue(con)
@@ -499,8 +502,10 @@ def _write_years(con, gen_dir: Path, schema: str, table: str, comment: str | Non
     source = f"wh.{_ident(schema)}.{_ident(table)}"
     root = gen_dir / schema / table
     root.mkdir(parents=True, exist_ok=True)
-    years = [r[0] for r in con.execute(f"SELECT DISTINCT year({_ident(column)}) FROM {source} "
-                                       f"WHERE {_ident(column)} IS NOT NULL ORDER BY 1").fetchall()]
+    undated = con.execute(f"SELECT count(*) FROM {source} WHERE {_ident(column)} IS NULL").fetchall()[0][0]
+    if undated:
+        raise PublishError(f"{name} has {undated} rows without {column}: the year layout cannot place them")
+    years = [r[0] for r in con.execute(f"SELECT DISTINCT year({_ident(column)}) FROM {source} ORDER BY 1").fetchall()]
     keep_below = None  # years before this one are linked from ``previous``
     if previous is not None:
         change = previous.changes.get(name)
