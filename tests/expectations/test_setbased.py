@@ -167,3 +167,21 @@ def test_set_based_outcome_feeds_data_docs(sample_batches, monkeypatch):
     assert len(outcome.result.results) == len(outcome.checks)
     failed = [r for r in outcome.result.results if not r.success]
     assert any(r.result.get("partial_unexpected_list") == [-1.0] for r in failed)
+
+
+def test_mart_suites_run_set_based_unless_an_engine_is_forced(marts, monkeypatch):
+    from expectations.runner import validate_mart
+
+    frames, _ = marts
+    frame = frames["size_spread_monthly"]
+    calls = []
+    original = setbased.checks
+    monkeypatch.setattr(setbased, "checks", lambda suite, f: calls.append(suite.name) or original(suite, f))
+    monkeypatch.delenv("CAPSPREAD_VALIDATION_ENGINE", raising=False)
+    auto = validate_mart("size_spread_monthly", frame)
+    assert calls == ["marts.size_spread_monthly"] and frame.height < 60_000  # small, still set-based
+    monkeypatch.setenv("CAPSPREAD_VALIDATION_ENGINE", "gx")
+    forced = validate_mart("size_spread_monthly", frame)
+    assert calls == ["marts.size_spread_monthly"]  # GX's engine this time
+    assert [(c.expectation, c.column, c.success, c.unexpected_count) for c in auto.checks] == \
+        [(c.expectation, c.column, c.success, c.unexpected_count) for c in forced.checks]
