@@ -343,7 +343,8 @@ def _baseline(b: dict | None, v: dict) -> list[str]:
 def _prototypes(p: dict | None, backfill: dict | None = None) -> list[str]:
     L = ["## Bottlenecks and measured changes (prototypes)", ""]
     if not p or "error" in p:
-        return L + [f"*not measured: {(p or {}).get('error', 'skipped')}*", ""]
+        why = (p or {}).get("error") or "not asked for (`--prototypes`: changes measured before they are applied)"
+        return L + [f"*not measured: {why}*", ""]
     for c in p.get("changes", []):
         if c.get("before_from") and c.get("before") is None:
             c["before"], c["before_cpu"] = _seconds(backfill, c["before_from"]), _cpu(backfill, c["before_from"])
