@@ -127,7 +127,8 @@ def run_suite(name: str, suite, derived: pl.DataFrame, engine: str | None = None
         except setbased.Unsupported as exc:
             log.info("suite %s: set-based engine does not cover it (%s); using GX's engine", name, exc)
         else:
-            return Outcome(dataset=name, checks=found, suite=suite, result=setbased.gx_result(suite, found, derived.columns))
+            result = setbased.gx_result(suite, found, derived.columns)
+            return Outcome(dataset=name, checks=found, suite=suite, result=result)
     return gx_suite(name, suite, derived)
 
 

@@ -3,15 +3,16 @@
 Two ways, the same rows:
 
 * **full** (``since=None``): every mart from all of history;
-* **incremental** (``since=D``): the per-symbol price marts (``market_scoreboard``, ``index_weekly``)
-  only from ``D`` on, computed from a window of history that starts on 1 December of the year
-  before ``D`` or 13 weeks before it, whichever is earlier (``window_start``: enough for the
-  year-to-date anchor, the month anchor and ten weeks of up weeks), with the two quantities that reach back further carried from the marts already built: each
-  symbol's record close before the window (``market_scoreboard.record_high``) and the up streak
-  of the window's first week (``index_weekly.up_streak``). The size pairs' symbols are read in
-  full (a handful of series: relative strength rebases at the pair's first common date and the
-  SMB correlation needs 36 months), and every other mart is small and rebuilt in full. The
-  caller replaces only the rows from ``D`` on (``flows.load.finish_run``).
+* **incremental** (``since=D``): the per-symbol price marts (``market_scoreboard``,
+  ``index_weekly``) only from ``D`` on, computed from a window of history that starts on 1 December
+  of the year before ``D`` or 13 weeks before it, whichever is earlier (``window_start``: enough for
+  the year-to-date anchor, the month anchor and ten weeks of up weeks), with the two quantities that
+  reach back further carried from the marts already built: each symbol's record close before the
+  window (``market_scoreboard.record_high``) and the up streak of the window's first week
+  (``index_weekly.up_streak``). The size pairs' symbols are read in full (a handful of series:
+  relative strength rebases at the pair's first common date and the SMB correlation needs 36
+  months), and every other mart is small and rebuilt in full. The caller replaces only the rows from
+  ``D`` on (``flows.load.finish_run``).
 """
 
 from __future__ import annotations

@@ -94,12 +94,14 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("INSERT INTO internal.ddl_applied VALUES (?, now())", [digest])
 
 
-def _staged(con: duckdb.DuckDBPyConnection, sql: str, params=None, *, frame=None, keys=None, ranks=None) -> list[tuple]:
+def _staged(con: duckdb.DuckDBPyConnection, sql: str, params=None, *, frame=None, keys=None,
+            ranks=None) -> list[tuple]:
     """Run ``sql`` (fully consumed) with ``frame`` readable as ``stage`` (``keys`` as ``stage_keys``,
     ``ranks`` as ``source_rank``; Polars frames or Arrow tables). DuckDB finds them by name among
-    this function's locals (its replacement scan) for the one statement. Not ``con.register``: a registered view's data stays
-    referenced by the open transaction until it commits, even once unregistered, so a run's one
-    load transaction held every batch and mart frame it had staged (about 130 bytes a price row)."""
+    this function's locals (its replacement scan) for the one statement. Not ``con.register``: a
+    registered view's data stays referenced by the open transaction until it commits, even once
+    unregistered, so a run's one load transaction held every batch and mart frame it had staged
+    (about 130 bytes a price row)."""
     stage, stage_keys, source_rank = (  # noqa: F841 (read by name in ``sql``)
         f.to_arrow() if isinstance(f, pl.DataFrame) else f for f in (frame, keys, ranks))
     return con.execute(sql, params).fetchall()
@@ -188,8 +190,8 @@ def holds_any_key(con: duckdb.DuckDBPyConnection, dataset: str, frame: pl.DataFr
             return False
         where, params = f"WHERE t.{dated[0]} BETWEEN ? AND ?", [lo, hi]
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    return bool(_staged(con, f"SELECT 1 FROM core.{CORE_TABLE[dataset]} AS t JOIN stage_keys AS s ON {on} {where} LIMIT 1",
-                        params, keys=frame.select(keys)))
+    sql = f"SELECT 1 FROM core.{CORE_TABLE[dataset]} AS t JOIN stage_keys AS s ON {on} {where} LIMIT 1"
+    return bool(_staged(con, sql, params, keys=frame.select(keys)))
 
 
 def load_core(

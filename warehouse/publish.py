@@ -518,9 +518,10 @@ def _write_years(con, gen_dir: Path, schema: str, table: str, comment: str | Non
                                   ).fetchall()[0][0]]
             old_files = previous.generation / schema / table
             if change.key is None and old_files.is_dir():
+                files = _quote(str(old_files / "*" / "*.parquet"))
                 firsts.append(con.execute(
-                    f"SELECT min(year({_ident(column)})) FROM read_parquet({_quote(str(old_files / '*' / '*.parquet'))}, "
-                    f"hive_partitioning = false) WHERE ({change.where})").fetchall()[0][0])
+                    f"SELECT min(year({_ident(column)})) FROM read_parquet({files}, hive_partitioning = false) "
+                    f"WHERE ({change.where})").fetchall()[0][0])
             found = [f for f in firsts if f is not None]
             keep_below = min(found) if found else None
     written: dict[str, str] = {}

@@ -331,7 +331,8 @@ def _years(gen: Path, name: str) -> dict[int, list[Path]]:
 def _parquet_equals_warehouse(warehouse: Path, gen: Path, layout: str) -> None:
     """Every table of the generation holds exactly its warehouse rows; under the year layout each
     year folder holds the rows of its year."""
-    dated = {"core.prices_daily": "trade_date", "marts.market_scoreboard": "as_of_date", "marts.index_weekly": "week_end"}
+    dated = {"core.prices_daily": "trade_date", "marts.market_scoreboard": "as_of_date",
+             "marts.index_weekly": "week_end"}
     con = duckdb.connect()
     try:
         con.execute(f"ATTACH '{warehouse}' AS wh (READ_ONLY)")
