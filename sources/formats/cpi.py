@@ -98,16 +98,23 @@ def _finish_csv(frame: pl.DataFrame, filename: str, date_label: str, value_label
     return finish("cpi", frame, filename)
 
 
-def parse_fred_csv(data: bytes, filename: str) -> pl.DataFrame:
-    """FRED ``date,value`` or ``observation_date,<SERIES>``; empty value → null, row kept."""
+def fred_csv_header(data: bytes, filename: str, expected: str) -> tuple[list[str], int, list[str]]:
+    """A FRED CSV's lines, the index of its header line and the header's two labels (``expected``
+    names the file's content in the error for an empty file). Shared with ``formats.rates``."""
     lines = lines_of(data, filename)
     start = next((i for i, line in enumerate(lines) if line.strip()), None)
     if start is None:
-        raise BadInput(filename, "empty file", expected="observation_date,<SERIES> and monthly rows")
+        raise BadInput(filename, "empty file", expected=expected)
     header = [c.strip() for c in split_csv_line(lines[start])]
     if len(header) != 2:
         raise BadInput(filename, "a FRED CSV has two columns", row=start + 1, found=lines[start][:120],
                        expected="date,value or observation_date,<SERIES>")
+    return lines, start, header
+
+
+def parse_fred_csv(data: bytes, filename: str) -> pl.DataFrame:
+    """FRED ``date,value`` or ``observation_date,<SERIES>``; empty value → null, row kept."""
+    lines, start, header = fred_csv_header(data, filename, "observation_date,<SERIES> and monthly rows")
     series = _series_or_fail(filename) if norm(header[1]) == "value" else header[1]
     frame = read_rows(lines, start + 1, ["ref_raw", "value"], filename, labels=header)
     return _finish_csv(frame, filename, header[0], header[1], series)
@@ -155,11 +162,28 @@ def _float_or_none(value: object, nulls=_NULLS) -> float | None | str:
     return "bad"
 
 
-def parse_fred_json(data: bytes, filename: str) -> pl.DataFrame:
-    """FRED ``series/observations`` JSON; ``"."`` → null; ``realtime_start`` is the vintage."""
+def fred_json_body(data: bytes, filename: str) -> dict:
+    """The body of a FRED ``series/observations`` answer (checked to be one). Shared with
+    ``formats.rates``."""
     obj = _json(data, filename)
     if sniff_json(obj) != "fred_json":
         raise BadInput(filename, "not a FRED series/observations body", expected="an 'observations' list")
+    return obj
+
+
+def fred_vintages(frame: pl.DataFrame, filename: str) -> pl.DataFrame:
+    """``realtime_start`` (the observations' ``YYYY-MM-DD`` strings) as dates; a bad one is refused.
+    Shared with ``formats.rates``."""
+    rt = frame.select(pl.col("realtime_start").str.strptime(pl.Date, "%Y-%m-%d", strict=False))["realtime_start"]
+    if (rt.is_null() & frame["realtime_start"].is_not_null()).any():
+        bad = frame.filter(rt.is_null() & frame["realtime_start"].is_not_null())["realtime_start"][0]
+        raise _bad_json(filename, "realtime_start", bad, "YYYY-MM-DD")
+    return frame.with_columns(rt.alias("realtime_start"))
+
+
+def parse_fred_json(data: bytes, filename: str) -> pl.DataFrame:
+    """FRED ``series/observations`` JSON; ``"."`` → null; ``realtime_start`` is the vintage."""
+    obj = fred_json_body(data, filename)
     series = obj.get("series_id") or _series_or_fail(filename)
     rows = {"series_id": [], "ref_month": [], "value": [], "realtime_start": []}
     for i, ob in enumerate(obj["observations"]):
@@ -186,11 +210,7 @@ def parse_fred_json(data: bytes, filename: str) -> pl.DataFrame:
     frame = pl.DataFrame(rows, schema={"series_id": pl.String, "ref_month": pl.String, "value": pl.Float64,
                                        "realtime_start": pl.String})
     frame = to_date(frame, "ref_month", filename, formats=("iso",))
-    rt = frame.select(pl.col("realtime_start").str.strptime(pl.Date, "%Y-%m-%d", strict=False))["realtime_start"]
-    if (rt.is_null() & frame["realtime_start"].is_not_null()).any():
-        bad = frame.filter(rt.is_null() & frame["realtime_start"].is_not_null())["realtime_start"][0]
-        raise _bad_json(filename, "realtime_start", bad, "YYYY-MM-DD")
-    return finish("cpi", frame.with_columns(rt.alias("realtime_start")), filename)
+    return finish("cpi", fred_vintages(frame, filename), filename)
 
 
 def parse_bls_json(data: bytes, filename: str) -> pl.DataFrame:

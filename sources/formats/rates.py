@@ -28,7 +28,6 @@ from sources.formats._common import (
     LINE,
     finish,
     future_date_error,
-    lines_of,
     norm,
     not_after,
     read_rows,
@@ -80,14 +79,7 @@ def _check_range(frame: pl.DataFrame, filename: str, field: str) -> None:
 
 def parse_fred_csv(data: bytes, filename: str) -> pl.DataFrame:
     """FRED ``observation_date,<SERIES>`` or ``date,value``; empty or ``.`` → null, row kept."""
-    lines = lines_of(data, filename)
-    start = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if start is None:
-        raise BadInput(filename, "empty file", expected="observation_date,DFF and daily rows")
-    header = [c.strip() for c in split_csv_line(lines[start])]
-    if len(header) != 2:
-        raise BadInput(filename, "a FRED CSV has two columns", row=start + 1, found=lines[start][:120],
-                       expected="date,value or observation_date,<SERIES>")
+    lines, start, header = cpi.fred_csv_header(data, filename, "observation_date,DFF and daily rows")
     series = _series_or_fail(filename) if norm(header[1]) == "value" else header[1].strip().upper()
     frame = read_rows(lines, start + 1, ["date", "value"], filename, labels=header)
     frame = to_date(frame, "date", filename, field=header[0])
@@ -103,9 +95,7 @@ def parse_fred_csv(data: bytes, filename: str) -> pl.DataFrame:
 
 def parse_fred_json(data: bytes, filename: str) -> pl.DataFrame:
     """FRED ``series/observations`` JSON of a daily rate; ``"."`` → null; ``realtime_start`` is the vintage."""
-    obj = cpi._json(data, filename)
-    if cpi.sniff_json(obj) != "fred_json":
-        raise BadInput(filename, "not a FRED series/observations body", expected="an 'observations' list")
+    obj = cpi.fred_json_body(data, filename)
     series = obj.get("series_id") or _series_or_fail(filename)
     rows: dict[str, list] = {"series_id": [], "date": [], "value": [], "realtime_start": []}
     limit = not_after()
@@ -132,11 +122,7 @@ def parse_fred_json(data: bytes, filename: str) -> pl.DataFrame:
         rows["realtime_start"].append(ob.get("realtime_start") or obj.get("realtime_start"))
     frame = pl.DataFrame(rows, schema={"series_id": pl.String, "date": pl.Date, "value": pl.Float64,
                                        "realtime_start": pl.String})
-    rt = frame.select(pl.col("realtime_start").str.strptime(pl.Date, "%Y-%m-%d", strict=False))["realtime_start"]
-    if (rt.is_null() & frame["realtime_start"].is_not_null()).any():
-        bad = frame.filter(rt.is_null() & frame["realtime_start"].is_not_null())["realtime_start"][0]
-        raise cpi._bad_json(filename, "realtime_start", bad, "YYYY-MM-DD")
-    return finish("rates", frame.with_columns(rt.alias("realtime_start")), filename)
+    return finish("rates", cpi.fred_vintages(frame, filename), filename)
 
 
 PARSERS = {
