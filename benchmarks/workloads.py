@@ -137,6 +137,10 @@ def instrument(rec, synthetic_data: Path | None = None) -> None:
     rec.wrap(publish, "_update_snapshot", "publish: DuckDB snapshot, incremental",
              lambda a, k, r: sum(r[0].values()) if r and r[0] else None)
     rec.wrap(publish, "_write_parquet", "publish: Parquet files")
+    if hasattr(publish, "_append_table"):
+        rec.wrap(publish, "_append_table", lambda a, k: f"publish: Parquet append, {a[3]}.{a[4]}")
+    if hasattr(publish, "_copy_file"):
+        rec.wrap(publish, "_copy_file", "publish: copy of the previous snapshot (_copy_file)")
 
 
 def warm_up_prefect() -> None:

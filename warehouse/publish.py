@@ -30,6 +30,11 @@ manifest names ``base_run_id``, the same storage version, the snapshot file is t
 manifest describes, and its tables and columns are the warehouse's); otherwise the run publishes
 in full. The manifest says which (``mode``, ``mode_reason``). A linked Parquet file keeps the key-
 value metadata of the run that wrote it; the manifest's ``parquet_files`` names that run per table.
+The Parquet file of a table that grows by day (``BY_YEAR``) whose changes start on a known day is
+a new file that begins with the previous file's row groups of the days before, copied byte for
+byte, and ends with the warehouse's rows from that day on, in day order
+(``warehouse.parquet_append``); the manifest's ``parquet_appended`` says how many row groups each
+such file kept.
 """
 
 from __future__ import annotations
@@ -60,6 +65,11 @@ KEEP_GENERATIONS = 3
 # ~40 % less CPU than zstd (default level) for files ~1.3-1.5x larger; zstd level 1 and lz4_raw fall
 # in between, and larger row groups or a single thread only made the writes slower.
 PARQUET_OPTIONS = "COMPRESSION snappy"
+# the tables that grow with history (``BY_YEAR``) are written without bloom filters: those sit
+# outside the row groups and would stop a nightly from appending to the file
+# (``warehouse.parquet_append``); they prune nothing here anyway, as every row group of these
+# date-ordered tables holds every symbol
+APPEND_OPTIONS = "WRITE_BLOOM_FILTER false"
 # ``published/parquet`` layouts (``CAPSPREAD_PARQUET_LAYOUT``): ``table`` (default, contract §1) is
 # one file per table; ``year`` splits the tables that grow with history by calendar year, so that a
 # nightly run rewrites the current year's file instead of the whole history
@@ -214,7 +224,8 @@ def publish(
                 if mode == "incremental":
                     link_from = _Previous(published / previous["parquet_generation"], previous.get("parquet_files", {}),
                                           previous["run_id"], previous.get("parquet_layout", "table"), changes)
-                written_by = _write_parquet(con, gen_dir, tables, run_id, as_of, link_from, layout)
+                appended: dict[str, str] = {}
+                written_by = _write_parquet(con, gen_dir, tables, run_id, as_of, link_from, layout, appended)
             finally:
                 con.close()
             snapshot_file = _file_identity(tmp)
@@ -238,6 +249,7 @@ def publish(
             "snapshot_file": snapshot_file,
             "parquet_files": written_by,
             "parquet_layout": layout,
+            "parquet_appended": appended,
         }
         # the switch: three renames in quick succession, the manifest last
         os.replace(tmp, published / SNAPSHOT)
@@ -460,12 +472,17 @@ def _link(source: Path, target: Path) -> None:
 
 
 def _write_parquet(con, gen_dir: Path, tables: list[tuple], run_id: str, as_of: date,
-                   link_from: _Previous | None = None, layout: str = "table") -> dict[str, str]:
+                   link_from: _Previous | None = None, layout: str = "table",
+                   appended: dict[str, str] | None = None) -> dict[str, str]:
     """The Parquet files of ``tables`` in ``gen_dir``; returns which run wrote each file. With
     ``link_from``, an unchanged table's file is a hard link to the previous generation's (a copy
-    where linking fails) and keeps its metadata. Under the ``year`` layout the ``BY_YEAR`` tables
-    are written as ``<table>/year=<Y>/`` folders (``_write_years``)."""
+    where linking fails) and keeps its metadata, and a ``BY_YEAR`` table whose changes start on a
+    known day keeps the previous file's row groups before that day and appends the rest
+    (``_append_table``; ``appended`` says how many row groups each such file kept). Under the
+    ``year`` layout the ``BY_YEAR`` tables are written as ``<table>/year=<Y>/`` folders
+    (``_write_years``)."""
     written_by: dict[str, str] = {}
+    appended = {} if appended is None else appended
     for schema, table, comment in tables:
         name = f"{schema}.{table}"
         if layout == "year" and name in BY_YEAR:
@@ -480,15 +497,117 @@ def _write_parquet(con, gen_dir: Path, tables: list[tuple], run_id: str, as_of: 
                 _link(source, target)
                 written_by[name] = link_from.writers.get(name, link_from.run_id)
                 continue
+        written_by[name] = run_id
+        if name in BY_YEAR and link_from is not None and link_from.layout == "table":
+            kept = _append_table(con, target, link_from, schema, table, comment, run_id, as_of)
+            if kept == UNCHANGED:  # the changes select no rows, here or in the previous file
+                written_by[name] = link_from.writers.get(name, link_from.run_id)
+            if kept:
+                appended[name] = kept
+                continue
+        options = f"{PARQUET_OPTIONS}, {APPEND_OPTIONS}" if name in BY_YEAR else PARQUET_OPTIONS
         con.execute(
             f"COPY wh.{_ident(schema)}.{_ident(table)} TO {_quote(str(target))} "
-            f"(FORMAT parquet, {PARQUET_OPTIONS}, KV_METADATA {{{_kv(run_id, as_of, name, comment)}}})"
+            f"(FORMAT parquet, {options}, KV_METADATA {{{_kv(run_id, as_of, name, comment)}}})"
         )
         _fsync(target)
-        written_by[name] = run_id
     for d in sorted({p for p in gen_dir.rglob("*") if p.is_dir()} | {gen_dir}):
         _fsync(d)
     return written_by
+
+
+def _changed_from(con, source: str, column: str, change, old_files: str | None) -> tuple[bool, date | None]:
+    """Whether the rows ``change`` replaces in a table can be bounded by its date ``column``, and
+    if so the first day among them (None: no rows): the day of its rows in the warehouse and,
+    for a change without a key, of the rows the previous files (``old_files``, a path or glob)
+    hold that match the same predicate."""
+    if not isinstance(change, Delta) or (change.key is not None and column not in change.key):
+        return False, None
+    firsts = [con.execute(f"SELECT min({_ident(column)}) FROM {source} WHERE ({change.where})").fetchall()[0][0]]
+    if change.key is None and old_files is not None:
+        firsts.append(con.execute(
+            f"SELECT min({_ident(column)}) FROM read_parquet({_quote(old_files)}, hive_partitioning = false) "
+            f"WHERE ({change.where})").fetchall()[0][0])
+    found = [f for f in firsts if f is not None]
+    return True, min(found) if found else None
+
+
+def _keep_prefix(bounds: list[tuple[date, date]], first: date | None) -> tuple[int, date]:
+    """How many leading row groups (``bounds``: their (min, max) day) a file can keep when every
+    row from day ``first`` on may have changed, and the day from which the rest is rewritten: the
+    kept groups must hold exactly the file's rows before that day, and that day is at most
+    ``first``."""
+    limit = first if first is not None else date.max
+    keep = 0
+    while keep < len(bounds) and bounds[keep][1] < limit:
+        keep += 1
+    while keep:
+        later = [lo for lo, _ in bounds[keep:]]
+        cut = min([limit, *later])
+        if max(hi for _, hi in bounds[:keep]) < cut:
+            return keep, cut
+        keep -= 1
+    return 0, limit
+
+
+def _append_table(con, target: Path, previous: _Previous, schema: str, table: str, comment: str | None,
+                  run_id: str, as_of: date) -> str:
+    """Write ``target`` as the previous generation's file of the table with its row groups before
+    the first changed day kept byte for byte, and the warehouse's rows from that day on appended
+    as new row groups. Returns what was kept ('' when appending is not possible or would keep
+    nothing; the caller then writes the file in full), or ``UNCHANGED`` when the changes select no
+    rows (``target`` is then a link to the previous file)."""
+    import pyarrow.parquet as pq
+
+    from warehouse.parquet_append import CannotAppend, append_row_groups
+
+    name, column = f"{schema}.{table}", BY_YEAR[f"{schema}.{table}"]
+    old = previous.generation / schema / f"{table}.parquet"
+    if not old.is_file():
+        return ""
+    source = f"wh.{_ident(schema)}.{_ident(table)}"
+    if con.execute(f"SELECT count(*) FROM {source} WHERE {_ident(column)} IS NULL").fetchall()[0][0]:
+        return ""
+    bounded, first = _changed_from(con, source, column, previous.changes.get(name), str(old))
+    if not bounded:
+        return ""
+    if first is None:
+        _link(old, target)
+        return UNCHANGED
+    meta = pq.ParquetFile(old).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    if column not in names:
+        return ""
+    at = names.index(column)
+    bounds = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(at).statistics
+        if stats is None or not stats.has_min_max or stats.null_count:
+            return ""
+        bounds.append((stats.min, stats.max))
+    keep, cut = _keep_prefix(bounds, first)
+    if not keep:
+        return ""
+    tail = target.with_name(f".{table}.tail.parquet")
+    try:
+        con.execute(
+            f"COPY (SELECT * FROM {source} WHERE {_ident(column)} >= DATE '{cut.isoformat()}' "
+            f"ORDER BY {_ident(column)}) TO {_quote(str(tail))} "
+            f"(FORMAT parquet, {PARQUET_OPTIONS}, {APPEND_OPTIONS}, KV_METADATA {{{_kv(run_id, as_of, name, comment)}}})"
+        )
+        rows = append_row_groups(old, keep, tail, target)
+    except CannotAppend:
+        target.unlink(missing_ok=True)
+        return ""
+    finally:
+        tail.unlink(missing_ok=True)
+    held = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    if rows != held:
+        # the changes did not describe every row that differs from the previous publish
+        raise PublishError(f"appending to {name}.parquet gave {rows} rows, the warehouse holds {held}: "
+                           f"the run's changes miss rows")
+    _fsync(target)
+    return f"kept {keep} of {len(bounds)} row groups (rows before {cut.isoformat()})"
 
 
 def _write_years(con, gen_dir: Path, schema: str, table: str, comment: str | None, run_id: str, as_of: date,
@@ -511,19 +630,11 @@ def _write_years(con, gen_dir: Path, schema: str, table: str, comment: str | Non
         change = previous.changes.get(name)
         if change == UNCHANGED:
             keep_below = float("inf")
-        elif isinstance(change, Delta) and (change.key is None or column in change.key):
-            # the rows the run replaced: its rows in the warehouse, and (without a key) the rows the
-            # previous files held that match the same predicate
-            firsts = [con.execute(f"SELECT min(year({_ident(column)})) FROM {source} WHERE ({change.where})"
-                                  ).fetchall()[0][0]]
+        else:
             old_files = previous.generation / schema / table
-            if change.key is None and old_files.is_dir():
-                files = _quote(str(old_files / "*" / "*.parquet"))
-                firsts.append(con.execute(
-                    f"SELECT min(year({_ident(column)})) FROM read_parquet({files}, hive_partitioning = false) "
-                    f"WHERE ({change.where})").fetchall()[0][0])
-            found = [f for f in firsts if f is not None]
-            keep_below = min(found) if found else None
+            bounded, first = _changed_from(con, source, column, change,
+                                           str(old_files / "*" / "*.parquet") if old_files.is_dir() else None)
+            keep_below = first.year if bounded and first is not None else None
     written: dict[str, str] = {}
     kept = set()
     for year in years:

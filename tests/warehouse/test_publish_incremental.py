@@ -407,3 +407,102 @@ def test_an_unknown_parquet_layout_is_refused(warehouse, tmp_path, monkeypatch):
     with pytest.raises(PublishError, match="CAPSPREAD_PARQUET_LAYOUT='by-month'.*table, year"):
         publish(warehouse, tmp_path / "published", run_id="run", as_of=AS_OF)
     assert not (tmp_path / "published" / "manifest.json").exists()
+
+
+def _row_groups(path: Path) -> list[tuple[date, date, int]]:
+    """(first day, last day, end of the chunk bytes) of each row group of a big table's file, read
+    by DuckDB's own footer reader (the publish reads footers with pyarrow and its own codec)."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute(
+            "SELECT row_group_id, min(CASE WHEN path_in_schema IN ('trade_date', 'as_of_date', 'week_end') "
+            "THEN stats_min_value END), max(CASE WHEN path_in_schema IN ('trade_date', 'as_of_date', 'week_end') "
+            "THEN stats_max_value END), max(coalesce(least(dictionary_page_offset, data_page_offset), "
+            "data_page_offset) + total_compressed_size) FROM parquet_metadata(?) GROUP BY 1 ORDER BY 1",
+            [str(path)]).fetchall()
+    finally:
+        con.close()
+    return [(date.fromisoformat(lo), date.fromisoformat(hi), end) for _, lo, hi, end in rows]
+
+
+def test_a_nightly_appends_to_the_files_of_the_tables_that_grow_by_day(warehouse, tmp_path, monkeypatch):
+    # small row groups, so that the sample's tables have many
+    monkeypatch.setattr(publish_module, "APPEND_OPTIONS", "WRITE_BLOOM_FILTER false, ROW_GROUP_SIZE 2048")
+    published = tmp_path / "published"
+    first = publish(warehouse, published, run_id="base-run", as_of=AS_OF)
+    con = duckdb.connect(str(warehouse))
+    try:
+        last = con.execute("SELECT max(as_of_date) FROM marts.market_scoreboard").fetchall()[0][0]
+        day = last + timedelta(days=1)
+        # a new day: the newest day's scoreboard and price rows copied one day on
+        con.execute("INSERT INTO marts.market_scoreboard SELECT * REPLACE (as_of_date + 1 AS as_of_date) "
+                    "FROM marts.market_scoreboard WHERE as_of_date = ?", [last])
+        con.execute("INSERT INTO core.prices_daily SELECT * REPLACE (trade_date + 1 AS trade_date, "
+                    "TIMESTAMPTZ '2030-01-01 00:00:00+00' AS known_at) FROM core.prices_daily "
+                    "WHERE trade_date = (SELECT max(trade_date) FROM core.prices_daily)")
+        new_session = con.execute("SELECT max(trade_date) FROM core.prices_daily").fetchall()[0][0]
+        con.execute("INSERT INTO meta.runs BY NAME SELECT 'next-run' AS run_id, 'nightly' AS flow")
+    finally:
+        con.close()
+    deltas = {"marts.market_scoreboard": Delta(f"as_of_date >= DATE '{day}'"),
+              "core.prices_daily": Delta("known_at >= TIMESTAMPTZ '2030-01-01 00:00:00+00'",
+                                         key=("symbol", "trade_date")),
+              # selects nothing: the file is the previous one
+              "marts.index_weekly": Delta("week_end > DATE '2100-01-01'")}
+    changes = _changes_with_rest_unchanged(warehouse, deltas)
+    second = publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=changes, base_run_id="base-run")
+    assert second["mode"] == "incremental", second["mode_reason"]
+    old_gen, new_gen = _generation(published, first), _generation(published, second)
+    _parquet_equals_warehouse(warehouse, new_gen, "table")
+    for name, new_day in (("marts.market_scoreboard", day), ("core.prices_daily", new_session)):
+        schema, table = name.split(".")
+        old, new = old_gen / schema / f"{table}.parquet", new_gen / schema / f"{table}.parquet"
+        groups = _row_groups(old)
+        assert len(groups) > 5 and all(hi < new_day for _, hi, _ in groups)  # every old row is older
+        assert second["parquet_appended"][name] == \
+            f"kept {len(groups)} of {len(groups)} row groups (rows before {new_day.isoformat()})"
+        kept_end = max(end for _, _, end in groups)
+        assert new.read_bytes()[:kept_end] == old.read_bytes()[:kept_end]
+        assert _row_groups(new)[:len(groups)] == groups
+        assert _kv(new)["capspread_run_id"] == "next-run" and second["parquet_files"][name] == "next-run"
+    weekly = ("marts", "index_weekly.parquet")
+    assert second["parquet_appended"]["marts.index_weekly"] == UNCHANGED
+    assert os.stat(new_gen.joinpath(*weekly)).st_ino == os.stat(old_gen.joinpath(*weekly)).st_ino
+    assert second["parquet_files"]["marts.index_weekly"] == "base-run"
+
+    # the newest day revised: the groups before it are kept, the appended ones rewritten
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("UPDATE marts.market_scoreboard SET close = close + 1 WHERE as_of_date = ?", [day])
+    finally:
+        con.close()
+    third = publish(warehouse, published, run_id="third-run", as_of=NEXT, base_run_id="next-run",
+                    changes={**{n: UNCHANGED for n in changes}, "marts.market_scoreboard": Delta(f"as_of_date >= DATE '{day}'")})
+    groups = _row_groups(new_gen / "marts" / "market_scoreboard.parquet")
+    before = sum(1 for _, hi, _ in groups if hi < day)
+    assert 0 < before < len(groups)
+    assert third["parquet_appended"]["marts.market_scoreboard"] == \
+        f"kept {before} of {len(groups)} row groups (rows before {day.isoformat()})"
+    _parquet_equals_warehouse(warehouse, _generation(published, third), "table")
+
+    # a revision years back: whatever is kept holds only days before it, and before every day
+    # the rest of the file holds, as the very bytes of the previous file
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("UPDATE marts.market_scoreboard SET close = close + 1 WHERE as_of_date = "
+                    "(SELECT min(as_of_date) FROM marts.market_scoreboard WHERE year(as_of_date) = 2010)")
+    finally:
+        con.close()
+    fourth = publish(warehouse, published, run_id="fourth-run", as_of=NEXT, base_run_id="third-run",
+                     changes={**{n: UNCHANGED for n in changes},
+                              "marts.market_scoreboard": Delta("as_of_date >= DATE '2010-01-01'")})
+    _parquet_equals_warehouse(warehouse, _generation(published, fourth), "table")
+    previous = _generation(published, third) / "marts" / "market_scoreboard.parquet"
+    new = _generation(published, fourth) / "marts" / "market_scoreboard.parquet"
+    kept = int(fourth["parquet_appended"]["marts.market_scoreboard"].split()[1])
+    groups = _row_groups(new)
+    assert 0 < kept < len(groups)
+    assert max(hi for _, hi, _ in groups[:kept]) < min([date(2010, 1, 1)] + [lo for lo, _, _ in groups[kept:]])
+    assert groups[:kept] == _row_groups(previous)[:kept]
+    kept_end = max(end for _, _, end in groups[:kept])
+    assert new.read_bytes()[:kept_end] == previous.read_bytes()[:kept_end]
