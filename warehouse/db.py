@@ -107,6 +107,21 @@ def _staged(con: duckdb.DuckDBPyConnection, sql: str, params=None, *, frame=None
     return con.execute(sql, params).fetchall()
 
 
+def _append(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
+    """Append ``frame`` to ``table`` in full row groups. With the order of the rows kept (DuckDB's
+    default), a parallel insert splits each batch evenly over its row groups (six of about 116,000
+    rows for a 700,000-row batch instead of five full ones and a rest); a later checkpoint then
+    merges those row groups, a few at a time, whatever that checkpoint's run changed: measured on
+    the first nightly after a 25-year SYNTHETIC backfill, 4.5 s of its commit, then 1.5 s and 0.5 s
+    on the next ones. The order of rows inside one appended batch means nothing here (every reader
+    orders; the vintage tables order by ``rowid`` only across batches, and a batch holds one row a
+    key), so it is not kept."""
+    con.execute("SET preserve_insertion_order = false")
+    _staged(con, f"INSERT INTO {table} BY NAME SELECT * FROM stage", frame=frame)
+    # not reached when the insert failed: the caller rolls back and closes this connection
+    con.execute("RESET preserve_insertion_order")
+
+
 def insert_raw(
     con: duckdb.DuckDBPyConnection, dataset: str, frame: pl.DataFrame, landing_file: str, run_id: str, loaded_at: datetime
 ) -> int:
@@ -116,7 +131,7 @@ def insert_raw(
         _loaded_at=pl.lit(loaded_at).cast(pl.Datetime("us", "UTC")),
         _run_id=pl.lit(run_id),
     )
-    _staged(con, f"INSERT INTO raw.{dataset} BY NAME SELECT * FROM stage", frame=staged)
+    _append(con, f"raw.{dataset}", staged)
     return staged.height
 
 
@@ -203,7 +218,7 @@ def load_core(
     if core_frame.is_empty():
         return 0
     if dataset in APPEND_WHEN_NEW and not holds_any_key(con, dataset, core_frame):
-        _staged(con, f"INSERT INTO core.{CORE_TABLE[dataset]} BY NAME SELECT * FROM stage", frame=core_frame)
+        _append(con, f"core.{CORE_TABLE[dataset]}", core_frame)
         return core_frame.height
     return merge_core(con, dataset, prefer_sources(con, dataset, core_frame, priority))
 

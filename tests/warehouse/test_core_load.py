@@ -117,3 +117,18 @@ def test_staged_rows_are_released_inside_an_open_transaction(con):
     assert sys.getrefcount(table) == held_before
     assert con.execute("SELECT count(*), sum(a) FROM main.staged").fetchall() == [(1000, sum(range(1000)))]
     con.execute("ROLLBACK")
+
+
+def test_appends_do_not_keep_row_order_and_leave_the_connection_as_they_found_it(con):
+    """Raw rows and a new batch's core rows are appended without DuckDB keeping their order (so
+    that they fill whole row groups), and only for that statement."""
+    spy = parsed("SPY")
+    con.execute("BEGIN TRANSACTION")
+    db.insert_raw(con, "prices", spy, "landing/yahoo/prices/SPY.csv", "run-1", KNOWN_AT)
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0] is True
+    db.load_core(con, "prices", conformed(spy), Config.load().source_priority)
+    assert con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0] is True
+    con.execute("COMMIT")
+    # every row arrived, whatever the order: the closes are the CSV's
+    assert core_closes(con, "SPY") == closes("SPY")
+    assert con.execute("SELECT count(*) FROM raw.prices").fetchall()[0][0] == len(closes("SPY"))
