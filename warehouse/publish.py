@@ -2,7 +2,7 @@
 
 Everything a run publishes is written beside the live files first, then switched in with renames
 (atomic on POSIX), so a reader sees the old snapshot or the new one, never a mix, and a reader that
-keeps a file open never blocks a publish (the publisher never opens the live files):
+keeps a file open never blocks a publish (the publisher opens a live file only to read it):
 
 ``published/capspread.duckdb``
     the DuckDB snapshot, written as ``.capspread.duckdb.<run>.tmp`` in a storage version that older
@@ -24,7 +24,10 @@ Incremental publishing (``changes=``): a run that knows which rows it wrote name
 (``Delta``) or marks a table ``UNCHANGED``; the new snapshot is then a copy of the previous one
 (still written beside the live file, under the temporary name, and renamed over it) with only
 those rows replaced, in one transaction, and the new Parquet generation hard-links the previous
-generation's files of the unchanged tables. Every guarantee above holds as in a full publish. It
+generation's files of the unchanged tables. Instead of a copy, the snapshot the previous publish
+replaced is reused when no reader has it open (``_take_spare``; kept as ``.capspread.duckdb.spare``,
+the manifest's ``spare`` says what brings it up to date): the previous run's changes are applied
+to it from the live snapshot, then this run's from the warehouse. Every guarantee above holds as in a full publish. It
 is done only when the previous publish is provably the base the changes are relative to (the
 manifest names ``base_run_id``, the same storage version, the snapshot file is the one that
 manifest describes, and its tables and columns are the warehouse's); otherwise the run publishes
@@ -58,6 +61,8 @@ PUBLISHED_SCHEMAS = ("core", "marts", "meta")
 DEFAULT_STORAGE_VERSION = "v1.2.0"
 STORAGE_VERSION_ENV = "CAPSPREAD_STORAGE_VERSION"
 SNAPSHOT = "capspread.duckdb"
+# the snapshot the last publish replaced, kept to become the next snapshot (``_take_spare``)
+SPARE = ".capspread.duckdb.spare"
 PARQUET = "parquet"
 GENERATIONS = ".parquet"
 KEEP_GENERATIONS = 3
@@ -215,7 +220,11 @@ def publish(
                 else:
                     mode, reason = _incremental_base(published, previous, base_run_id, version, tables, changes)
                 if mode == "incremental":
-                    counts, reason = _update_snapshot(con, published / SNAPSHOT, tmp, tables, columns, changes)
+                    replay, spare_note = _take_spare(published, previous, tmp)
+                    counts, reason = _update_snapshot(con, published / SNAPSHOT, tmp, tables, columns, changes,
+                                                      replay)
+                    if counts is not None and replay is None:
+                        reason += f" ({spare_note})"
                     if counts is None:
                         mode = "full"
                 if mode == "full":
@@ -251,8 +260,18 @@ def publish(
             "parquet_layout": layout,
             "parquet_appended": appended,
         }
+        spare_link = published / f".{SNAPSHOT}.{run_id}.spare.tmp"
+        spare_link.unlink(missing_ok=True)
+        (published / SPARE).unlink(missing_ok=True)
+        if mode == "incremental" and (published / SNAPSHOT).is_file():
+            # the snapshot about to be replaced stays as the spare, with what takes it to this one
+            os.link(published / SNAPSHOT, spare_link)
+            manifest["spare"] = {"run_id": previous.get("run_id"), "file": _file_identity(spare_link),
+                                 "changes": _changes_json(changes)}
         # the switch: three renames in quick succession, the manifest last
         os.replace(tmp, published / SNAPSHOT)
+        if spare_link.exists():
+            os.replace(spare_link, published / SPARE)
         _swap_link(published, f"{GENERATIONS}/{generation}", run_id)
         mtmp = published / f".manifest.{run_id}.tmp"
         mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
@@ -315,14 +334,84 @@ def _copy_file(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
 
 
+def _changes_json(changes: Mapping[str, Delta | str]) -> dict:
+    return {name: change if change == UNCHANGED else {"where": change.where, "key": list(change.key or []) or None}
+            for name, change in sorted(changes.items())}
+
+
+def _changes_from_json(data) -> dict[str, Delta | str] | None:
+    try:
+        return {name: change if change == UNCHANGED else Delta(change["where"], tuple(change["key"]) if change["key"] else None)
+                for name, change in data.items()}
+    except (AttributeError, KeyError, TypeError, PublishError):
+        return None
+
+
+def _take_spare(published: Path, previous: dict, tmp: Path) -> tuple[dict | None, str]:
+    """Make the spare snapshot the new snapshot's starting point, when it can be: rename it to
+    ``tmp`` and return the changes that bring it to the live snapshot (its successor), else None.
+
+    The spare is the snapshot the previous publish replaced (``SPARE``). Starting from it instead
+    of a copy of the live file saves copying the whole snapshot (1.5 GB at 25 years of 3,000
+    symbols: seconds of disk writes) every night. It is written in place, so only when no process
+    has it open: a DuckDB reader holds a shared lock on its file for as long as it has it open,
+    and an exclusive lock is refused while it does (then the live file is copied, as before)."""
+    record = previous.get("spare") if isinstance(previous.get("spare"), dict) else None
+    spare = published / SPARE
+    if record is None or not spare.is_file():
+        return None, "no spare snapshot"
+    replay = _changes_from_json(record.get("changes"))
+    if replay is None or _file_identity(spare) != record.get("file"):
+        return None, "the spare snapshot is not the one the manifest describes"
+    fd = os.open(spare, os.O_RDWR)
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return None, "a reader has the spare snapshot open"
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        os.replace(spare, tmp)
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    return replay, f"started from the spare snapshot of run {record.get('run_id')}"
+
+
 def _update_snapshot(con, live: Path, tmp: Path, tables: list[tuple], columns: list[tuple],
-                     changes: Mapping[str, Delta | str]) -> tuple[dict[str, int] | None, str]:
-    """Copy the live snapshot to ``tmp`` and apply the changes there in one transaction. Returns
-    (row counts, why), or (None, why not) when the copy's tables or columns differ from the
-    warehouse's (``tmp`` is then removed and the caller publishes in full)."""
-    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    _copy_file(live, tmp)  # the live file is only read, never opened by DuckDB
+                     changes: Mapping[str, Delta | str],
+                     replay: Mapping[str, Delta | str] | None = None) -> tuple[dict[str, int] | None, str]:
+    """Bring ``tmp`` to the warehouse's state and return (row counts, why), or (None, why not)
+    when its tables or columns differ from the warehouse's (``tmp`` is then removed and the
+    caller publishes in full). ``tmp`` is a copy of the live snapshot with ``changes`` applied;
+    or, with ``replay``, it already holds the spare snapshot (``_take_spare``): first ``replay``
+    is applied to it from the live snapshot, which makes it the live snapshot's equal, then
+    ``changes`` from the warehouse. The live file is only read, and by DuckDB only read-only."""
+    if replay is None:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        _copy_file(live, tmp)  # the live file is only read, never opened by DuckDB
+    else:
+        # the live snapshot plays the warehouse of the run that wrote it
+        prev = duckdb.connect(config={"memory_limit": memory_limit()})
+        try:
+            prev.execute(f"ATTACH {_quote(str(live))} AS wh (READ_ONLY)")
+            counts, why = _apply_changes(prev, tmp, *_catalogue(prev), replay)
+        finally:
+            prev.close()
+        if counts is None:
+            return None, f"the spare snapshot: {why}"
+    counts, why = _apply_changes(con, tmp, tables, columns, changes)
+    if counts is None:
+        return None, why
+    if replay is None:
+        return counts, "changed rows applied to a copy of the previous snapshot"
+    return counts, "changed rows applied to the spare snapshot, brought up to the previous one first"
+
+
+def _apply_changes(con, tmp: Path, tables: list[tuple], columns: list[tuple],
+                   changes: Mapping[str, Delta | str]) -> tuple[dict[str, int] | None, str]:
+    """Apply ``changes`` from ``wh`` to the snapshot file ``tmp`` in one transaction."""
     con.execute(f"ATTACH {_quote(str(tmp))} AS snap")
     counts: dict[str, int] = {}
     differs = ""
@@ -360,7 +449,7 @@ def _update_snapshot(con, live: Path, tmp: Path, tables: list[tuple], columns: l
             for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
                 leftover.unlink(missing_ok=True)
     _fsync(tmp)
-    return counts, "changed rows applied to a copy of the previous snapshot"
+    return counts, ""
 
 
 def _shape_differs(con) -> str:

@@ -200,6 +200,11 @@ def test_incremental_publish_equals_a_full_publish(warehouse, tmp_path):
     third = publish(warehouse, published, run_id="third-run", as_of=NEXT, base_run_id="next-run",
                     changes={**changes, "marts.market_scoreboard": Delta(f"as_of_date >= DATE '{NEXT}'")})
     assert third["mode"] == "incremental", third["mode_reason"]
+    # the second publish kept the base snapshot as the spare; the third started from it, brought
+    # it up to the second's state from the live file, then applied its own changes
+    assert second["spare"]["run_id"] == "base-run"
+    assert "spare snapshot" in third["mode_reason"] and "copy" not in third["mode_reason"], third["mode_reason"]
+    assert third["spare"]["run_id"] == "next-run"
     publish(warehouse, tmp_path / "fresh3", run_id="fresh-third", as_of=NEXT)
     assert _differences(published / "capspread.duckdb", tmp_path / "fresh3" / "capspread.duckdb") == {}
     # a file unchanged twice still links to the file the first run wrote, and names that run
@@ -506,3 +511,52 @@ def test_a_nightly_appends_to_the_files_of_the_tables_that_grow_by_day(warehouse
     assert groups[:kept] == _row_groups(previous)[:kept]
     kept_end = max(end for _, _, end in groups[:kept])
     assert new.read_bytes()[:kept_end] == previous.read_bytes()[:kept_end]
+
+
+def test_a_spare_snapshot_a_reader_still_has_open_is_left_alone(warehouse, tmp_path):
+    """A DuckDB reader that opened the snapshot keeps reading the very rows it opened, through two
+    more publishes: the second finds the reader's file (now the spare) locked and copies instead."""
+    import subprocess
+    import sys
+
+    published = tmp_path / "published"
+    publish(warehouse, published, run_id="base-run", as_of=AS_OF)
+    changes = _changes_with_rest_unchanged(warehouse, _simulate_next_run(warehouse, "next-run"))
+    second = publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=changes, base_run_id="base-run")
+    assert second["mode"] == "incremental", second["mode_reason"]
+    query = "SELECT count(*), sum(close) FROM marts.market_scoreboard"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import duckdb, sys\n"
+            f"con = duckdb.connect({str(published / 'capspread.duckdb')!r}, read_only=True)\n"
+            f"print(con.execute({query!r}).fetchall(), flush=True)\n"
+            "sys.stdin.readline()\n"
+            f"print(con.execute({query!r}).fetchall(), flush=True)\n")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        opened = reader.stdout.readline().strip()
+        con = duckdb.connect(str(warehouse))
+        try:
+            con.execute("UPDATE marts.market_scoreboard SET close = close + 1 WHERE as_of_date = "
+                        "(SELECT max(as_of_date) FROM marts.market_scoreboard)")
+            last = con.execute("SELECT max(as_of_date) FROM marts.market_scoreboard").fetchall()[0][0]
+        finally:
+            con.close()
+        delta = {**{n: UNCHANGED for n in changes}, "marts.market_scoreboard": Delta(f"as_of_date >= DATE '{last}'")}
+        third = publish(warehouse, published, run_id="third-run", as_of=NEXT, changes=delta, base_run_id="next-run")
+        # the spare (the base snapshot) is free: used
+        assert "spare snapshot" in third["mode_reason"], third["mode_reason"]
+        fourth = publish(warehouse, published, run_id="fourth-run", as_of=NEXT, changes=delta, base_run_id="third-run")
+        # the spare now is the file the reader opened: copied instead
+        assert fourth["mode_reason"] == ("changed rows applied to a copy of the previous snapshot "
+                                         "(a reader has the spare snapshot open)")
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == opened
+    finally:
+        reader.stdin.close()
+        assert reader.wait(timeout=60) == 0
+    fifth = publish(warehouse, published, run_id="fifth-run", as_of=NEXT, changes=delta, base_run_id="fourth-run")
+    assert "spare snapshot" in fifth["mode_reason"], fifth["mode_reason"]
+    publish(warehouse, tmp_path / "fresh", run_id="fresh-run", as_of=NEXT)
+    assert _differences(published / "capspread.duckdb", tmp_path / "fresh" / "capspread.duckdb") == {}
