@@ -73,9 +73,10 @@ def stage_table(result: dict | None, title_rows: str = "rows") -> list[str]:
 def summary_values(r: dict) -> dict:
     main = r.get("main", {})
     backfill, nightly, floor = main.get("backfill"), main.get("nightly"), main.get("floor")
+    first = main.get("nightly_first")
     b_s, n_s, f_s = _seconds(backfill), _seconds(nightly), floor_seconds(floor)
     base = None if "error" in (r.get("baseline") or {}) else (r.get("baseline") or {}).get("total_seconds")
-    peaks = [x.get("peak_rss") for x in (backfill, nightly) if x and x.get("peak_rss") and "error" not in x]
+    peaks = [x.get("peak_rss") for x in (backfill, first, nightly) if x and x.get("peak_rss") and "error" not in x]
     return {
         "backfill_s": b_s, "floor_s": f_s,
         "pipeline_over_floor": b_s / f_s if b_s and f_s else None,
@@ -83,6 +84,7 @@ def summary_values(r: dict) -> dict:
         "nightly_s": n_s, "peak_rss_gib": max(peaks) / GIB if peaks else None,
         "backfill_cpu_s": _cpu(backfill), "floor_cpu_s": floor_seconds(floor, key="cpu_seconds"),
         "nightly_cpu_s": _cpu(nightly), "baseline_s": base,
+        "nightly_first_s": _seconds(first), "nightly_first_cpu_s": _cpu(first),
     }
 
 
@@ -109,7 +111,8 @@ def _workloads(r: dict) -> list[dict]:
     """Every workload result of a run, in the order they ran."""
     out = []
     for run in [*(r.get("attempts") or []), r.get("main") or {}, *(r.get("scaling") or [])]:
-        out += [run[k] for k in ("generate", "floor", "backfill", "republish_year", "nightly", "nightly_year")
+        out += [run[k] for k in ("generate", "floor", "backfill", "republish_year", "nightly_first", "nightly",
+                                 "nightly_year_first", "nightly_year")
                 if isinstance(run.get(k), dict)]
     out += [r[k] for k in ("baseline", "prototypes", "sample") if isinstance(r.get(k), dict)]
     return out
@@ -222,10 +225,13 @@ def render(r: dict) -> str:
             "- rows: " + ", ".join(f"{d} {n:,}" for d, n in rows.items()) + f"; {len(files)} Parquet files, "
             f"{sum(f['bytes'] for f in files) / 2**20:,.0f} MiB (generated in {_f(man.get('written_seconds'))} s, "
             "cached for later runs)",
-            "- backfill: every file of the history, served by the benchmark's `SyntheticSource` through the real "
-            "`run_pipeline` (collect → validation: GX's engine or the set-based one by frame size → raw/core load → "
-            "marts and mart suites → publish); "
-            "nightly: the next session's prices and the one settlement that became public that day.",
+            "- backfill: the history up to the session before its last, served by the benchmark's `SyntheticSource` "
+            "through the real `run_pipeline` (collect → validation: GX's engine or the set-based one by frame size → "
+            "raw/core load → marts and mart suites → publish); "
+            "first nightly: the history's last session, the first run after the backfill (it pays what a backfill "
+            "leaves to the next run: no spare snapshot after a full publish); "
+            "nightly: the next session's prices and the one settlement that became public that day, the second run "
+            "after the backfill — what every later night costs.",
             "",
         ]
     if r.get("attempts"):
@@ -244,12 +250,15 @@ def render(r: dict) -> str:
     target("backfill / floor (wall)", v["pipeline_over_floor"], 3, "{:.1f}×")
     target("peak RSS of the backfill and nightly processes, GiB", v["peak_rss_gib"], 4, "{:.2f}")
     target("nightly wall, s (Prefect start excluded)", v["nightly_s"], 10, "{:.1f}")
+    if v.get("nightly_first_s") is not None:
+        target("first nightly after the backfill, wall s", v["nightly_first_s"], 10, "{:.1f}")
     target("baseline / pipeline (backfill)", v["baseline_over_pipeline"], 10, "{:.1f}×", better="ge")
     if main.get("nightly_year") and "error" not in main["nightly_year"]:
         target("nightly wall, s, with the opt-in Parquet layout `CAPSPREAD_PARQUET_LAYOUT=year`",
                _seconds(main["nightly_year"]), 10, "{:.1f}")
-    modes = [f"{label}: marts {mode_of(main.get(label), 'mart')}, publish {mode_of(main.get(label), 'publish')}"
-             for label in ("backfill", "nightly") if main.get(label) and "error" not in main.get(label)]
+    modes = [f"{label.replace('nightly_first', 'first nightly')}: marts {mode_of(main.get(label), 'mart')}, "
+             f"publish {mode_of(main.get(label), 'publish')}"
+             for label in ("backfill", "nightly_first", "nightly") if main.get(label) and "error" not in main.get(label)]
     if modes:
         L += ["", "Modes of the runs (`RunResult.mart_mode`; `mode` in the publish manifest): " + "; ".join(modes) + "."]
     if v.get("backfill_cpu_s") and v.get("floor_cpu_s"):
@@ -275,6 +284,12 @@ def render(r: dict) -> str:
     fn = floor_seconds(main.get("floor"), "nightly")
     if fn is not None and v.get("nightly_s"):
         L += [f"The floor for the same nightly files is {_f(fn, 2)} s (scan, insert, rules with a 40-day look-back).", ""]
+    if main.get("nightly_first"):
+        L += ["## First nightly after the backfill", "",
+              "The history's last session, on the warehouse the backfill left: one more day than the backfill, "
+              "published on top of the backfill's full publish.", ""]
+        L += stage_table(main.get("nightly_first"))
+        L += _modes(main.get("nightly_first"))
     L += _year_layout(main)
     L += _baseline(r.get("baseline"), v)
     L += _prototypes(r.get("prototypes"), main.get("backfill"))
@@ -296,9 +311,12 @@ def _year_layout(main: dict) -> list[str]:
          "The same nightly on a copy of the backfilled home, republished first with `core.prices_daily`, "
          "`marts.market_scoreboard` and `marts.index_weekly` split into one Parquet folder per calendar year "
          "(the default layout, one file per table, is the contract's; `docs/bi.md`). The nightly rewrites the "
-         "years its rows touch and links the others from the previous generation."
+         "years its rows touch and links the others from the previous generation. As in the default layout, "
+         "this is the second nightly after the backfill."
          + (f" The republish (not part of the run) took {_f(prep.get('seconds'))} s." if prep and "error" not in prep
-            else ""), ""]
+            else "")
+         + (f" The first nightly on it took {_f(_seconds(main['nightly_year_first']))} s."
+            if _seconds(main.get("nightly_year_first")) else ""), ""]
     if "error" in n:
         return L + [f"Stopped: {n['error']}", ""]
     L += stage_table(n)

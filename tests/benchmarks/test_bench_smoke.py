@@ -9,6 +9,7 @@ row-wise inserts on subsets) is left out for time; its extrapolation is checked 
 
 from __future__ import annotations
 
+import json
 import re
 
 import duckdb
@@ -42,7 +43,8 @@ def test_bench_smoke(tmp_path):
     for value in values.values():
         assert float(value) >= 0
     assert SYNTHETIC in lines[0]
-    for heading in ("## Machine", "## Universe", "## Targets", "## Backfill", "## Floor", "## Nightly"):
+    for heading in ("## Machine", "## Universe", "## Targets", "## Backfill", "## Floor", "## Nightly",
+                    "## First nightly after the backfill"):
         assert heading in text
     assert "| run_pipeline (total) |" in text
     assert "validation, landing (GX or set-based) |" in text and "validation, marts |" in text
@@ -73,7 +75,14 @@ def test_bench_smoke(tmp_path):
         con.close()
     assert sources == {"synthetic"}
     assert symbols == (20, "SYN00000")
-    assert runs == (2, "synthetic")
+    assert runs == (3, "synthetic")  # the backfill, the first nightly, the nightly
+    # the second nightly after the backfill started from the spare snapshot and appended to the
+    # Parquet files of the tables that grow by day, keeping every row group of the days before
+    manifest = json.loads((home / "published" / "manifest.json").read_text())
+    assert manifest["mode"] == "incremental" and "spare snapshot" in manifest["mode_reason"], manifest["mode_reason"]
+    for name in ("core.prices_daily", "marts.market_scoreboard"):
+        kept, of = re.match(r"kept (\d+) of (\d+) row groups", manifest["parquet_appended"][name]).groups()
+        assert kept == of, manifest["parquet_appended"]
 
     # the prototype that is not applied yet (one MERGE per dataset) runs and agrees with today's load
     from benchmarks.prototypes import run as prototypes
