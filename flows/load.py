@@ -239,6 +239,40 @@ def mart_since(con, config: Config, run, flow: str = "nightly") -> tuple[date | 
     return since, f"incremental: from {since}"
 
 
+def short_interest_since(con, config: Config, run, since: date | None) -> tuple[date | None, str]:
+    """The first settlement date whose ``marts.short_interest_by_bucket`` rows this run must
+    rebuild, or None for a full build (and why). Incremental only when the per-symbol marts are
+    (``mart_since``: the same or a later as-of date, not a replay), the bucket funds are the ones
+    the mart was built with (kept in ``internal.mart_inputs``), and no holdings row was loaded or
+    became public since the last run (a new snapshot can change the members of earlier dates);
+    then from the earliest settlement date of a short-interest row the run loaded or made public
+    (the day after ``as_of`` when none: nothing to rebuild)."""
+    funds = json.dumps(list(config.bucket_funds.items()))
+    con.execute("CREATE SCHEMA IF NOT EXISTS internal")
+    con.execute("CREATE TABLE IF NOT EXISTS internal.mart_inputs (name VARCHAR, value VARCHAR)")
+    built_with = con.execute("SELECT value FROM internal.mart_inputs WHERE name = 'bucket_funds'").fetchall()
+    con.execute("DELETE FROM internal.mart_inputs WHERE name = 'bucket_funds'")
+    con.execute("INSERT INTO internal.mart_inputs VALUES ('bucket_funds', ?)", [funds])
+    if since is None:
+        return None, "full: the marts are built in full"
+    if not built_with or built_with[0][0] != funds:
+        return None, "full: the bucket funds are not the ones the mart was built with"
+    previous = con.execute(
+        "SELECT as_of_date FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()[0][0]
+    holdings = con.execute(
+        "SELECT (SELECT count(*) FROM raw.holdings WHERE _run_id = $run) "
+        "+ (SELECT count(*) FROM core.holdings WHERE available_on > $previous AND available_on <= $as_of)",
+        {"run": run.run_id, "previous": previous, "as_of": run.as_of}).fetchall()[0][0]
+    if holdings:
+        return None, "full: holdings changed"
+    firsts = con.execute(
+        "SELECT (SELECT min(settlement_date) FROM raw.short_interest WHERE _run_id = $run), "
+        "(SELECT min(settlement_date) FROM core.short_interest WHERE available_on > $previous "
+        "AND available_on <= $as_of)", {"run": run.run_id, "previous": previous, "as_of": run.as_of}).fetchall()[0]
+    first = min([d for d in firsts if d is not None], default=run.as_of + timedelta(days=1))
+    return first, f"incremental: from {first}"
+
+
 DEFAULT_CHUNK_SYMBOLS = 500
 INCREMENTAL_PART_FACTOR = 10
 
@@ -264,7 +298,9 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
         run.base_run_id = last[0][0] if last else None
     since, run.mart_mode = mart_since(con, config, run, flow)
     run.mart_since = since
-    marts = other_marts(con, config, run.as_of)
+    si_since, si_mode = short_interest_since(con, config, run, since)
+    run.mart_mode += f"; short interest by bucket {si_mode}"
+    marts = other_marts(con, config, run.as_of, si_since)
     check_marts(con, config, run, marts)
     for name, frame in marts.items():
         run.marts[name] = db.replace_mart(con, name, frame)

@@ -11,7 +11,9 @@ Two ways, the same rows:
   window (``market_scoreboard.record_high``) and the up streak of the window's first week
   (``index_weekly.up_streak``). The size pairs' symbols are read in full (a handful of series:
   relative strength rebases at the pair's first common date and the SMB correlation needs 36
-  months), and every other mart is small and rebuilt in full. The caller replaces only the rows from
+  months), the short interest by bucket is rebuilt from the first settlement date that changed
+(``short_interest_buckets``, when ``flows.load.short_interest_since`` allows), and every other
+mart is small and rebuilt in full. The caller replaces only the rows from
   ``D`` on (``flows.load.finish_run``).
 """
 
@@ -126,9 +128,30 @@ def symbol_chunks(con: duckdb.DuckDBPyConnection, config: Config, as_of: date, s
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
-def other_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> dict[str, pl.DataFrame]:
+def short_interest_buckets(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
+                           since: date | None = None) -> pl.LazyFrame:
+    """``marts.short_interest_by_bucket`` as of ``as_of``: from all of history, or with ``since``
+    its rows before ``since`` as the mart holds them and the rows from ``since`` on computed from
+    the short interest of those settlement dates (``flows.load.short_interest_since`` says when
+    that gives the same rows: the holdings and the bucket funds unchanged since the mart was
+    built, and no short-interest row before ``since`` changed)."""
+    holdings = read_core(con, "holdings", as_of)
+    if since is None:
+        return fx.short_interest_by_bucket(read_core(con, "short_interest", as_of), holdings, config.bucket_funds)
+    recent = read_core(con, "short_interest", as_of, "settlement_date >= $since", {"since": since})
+    fresh = fx.short_interest_by_bucket(recent, holdings, config.bucket_funds)
+    schema = fresh.collect_schema()
+    kept = pl.from_arrow(con.sql("SELECT * FROM marts.short_interest_by_bucket WHERE settlement_date < $since",
+                                 params={"since": since}).to_arrow_table())
+    kept = kept.lazy().select(list(schema)).cast(dict(schema))
+    return pl.concat([kept, fresh]).sort("settlement_date", "bucket")
+
+
+def other_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
+                short_interest_since: date | None = None) -> dict[str, pl.DataFrame]:
     """Every mart but the per-symbol ones, from all of history (each is small: pairs, buckets,
-    months)."""
+    months); the short interest by bucket from ``short_interest_since`` on when given
+    (``short_interest_buckets``: 1.75M short-interest rows at 3,000 symbols x 25 years)."""
     pair_symbols = sorted({x for p in config.pairs for x in (p.small, p.large)})
     closes = _closes(con, as_of, pair_symbols, None).cache()
     factors = read_core(con, "factors", as_of)
@@ -136,10 +159,10 @@ def other_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date) -> 
     pairs = [(p.small, p.large) for p in config.pairs if p.small in loaded and p.large in loaded]
     spread_daily = market.size_spread_daily(closes, pairs).cache()
     spread_monthly = market.size_spread_monthly(spread_daily, factors).cache()
-    short_interest = read_core(con, "short_interest", as_of)
-    si_buckets = fx.short_interest_by_bucket(
-        short_interest, read_core(con, "holdings", as_of), config.bucket_funds
-    ).cache()
+    # the ETFs' own short interest, all of history (a few symbols)
+    short_interest = read_core(con, "short_interest", as_of, "symbol IN (SELECT unnest($etfs))",
+                               {"etfs": list(fx.ETF_SYMBOLS)})
+    si_buckets = short_interest_buckets(con, config, as_of, short_interest_since).cache()
     inflation = fx.inflation_monthly(read_core(con, "cpi", as_of), config.inflation_regime).cache()
     outlook = fx.earnings_outlook(read_core(con, "estimates", as_of)).cache()
     bottom_up = cx.consensus_outlook(

@@ -239,23 +239,28 @@ VINTAGED = {
 }
 
 
-def core_as_of_sql(dataset: str) -> str:
+def core_as_of_sql(dataset: str, where: str | None = None) -> str:
     """SQL (parameter ``$as_of``) for a core table as seen on the evening of ``as_of``: rows with
     ``available_on <= as_of`` and, where the table keeps vintages (``VINTAGED``), only the latest
-    such vintage of each key, so a revision learned after ``as_of`` stays invisible."""
+    such vintage of each key, so a revision learned after ``as_of`` stays invisible. ``where``
+    narrows the keys read (it must name key columns only, so that it keeps or drops whole keys)."""
     table = CORE_TABLE[dataset]
     # CPI is append-only: rowid orders the vintages the pipeline learned at the same moment
     seq = ", rowid AS _seq" if dataset == "cpi" else ""
     sql = f"SELECT *{seq} FROM core.{table} WHERE available_on <= $as_of"
+    if where:
+        sql += f" AND ({where})"
     if dataset in VINTAGED:
         keys, order = VINTAGED[dataset]
         sql += f" QUALIFY row_number() OVER (PARTITION BY {', '.join(keys)} ORDER BY {order}) = 1"
     return sql
 
 
-def read_core(con: duckdb.DuckDBPyConnection, dataset: str, as_of: date) -> pl.LazyFrame:
-    """A core table as seen on the evening of ``as_of`` (see ``core_as_of_sql``)."""
-    rel = con.sql(core_as_of_sql(dataset), params={"as_of": as_of})
+def read_core(con: duckdb.DuckDBPyConnection, dataset: str, as_of: date, where: str | None = None,
+              params: Mapping | None = None) -> pl.LazyFrame:
+    """A core table as seen on the evening of ``as_of`` (see ``core_as_of_sql``), with ``where``
+    (named ``params``) narrowing the keys read."""
+    rel = con.sql(core_as_of_sql(dataset, where), params={**(params or {}), "as_of": as_of})
     return pl.from_arrow(rel.to_arrow_table()).lazy()
 
 

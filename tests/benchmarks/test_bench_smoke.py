@@ -15,6 +15,7 @@ import re
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
+from polars.testing import assert_frame_equal
 
 from benchmarks import SYNTHETIC
 from benchmarks.baseline import extrapolate
@@ -83,6 +84,28 @@ def test_bench_smoke(tmp_path):
     for name in ("core.prices_daily", "marts.market_scoreboard"):
         kept, of = re.match(r"kept (\d+) of (\d+) row groups", manifest["parquet_appended"][name]).groups()
         assert kept == of, manifest["parquet_appended"]
+    # the nightly rebuilt the short interest by bucket from its new settlement only, and the marts
+    # it left are those of a full build from all of history
+    from capspread.config import Config
+    from flows.marts import other_marts
+
+    nightly_section = text.split("## Nightly —", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"short interest by bucket incremental: from \d{4}-\d\d-\d\d", nightly_section), nightly_section
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        settlements = con.execute("SELECT max(settlement_date) FROM core.short_interest").fetchall()[0][0]
+        as_of = con.execute("SELECT max(as_of_date) FROM meta.runs").fetchall()[0][0]
+        config = Config.load(next(home.glob(f"{SYNTHETIC}_capspread.toml")))
+        full = other_marts(con, config, as_of)
+        for name in ("short_interest_by_bucket", "etf_short_interest", "factor_monthly"):
+            got = con.sql(f"SELECT * FROM marts.{name}").pl().select(full[name].columns)
+            keys = list(full[name].columns[:2])
+            assert_frame_equal(got.sort(keys), full[name].sort(keys), check_exact=False, rel_tol=1e-12,
+                               check_dtypes=False)
+        assert full["short_interest_by_bucket"].height > 0
+        assert full["short_interest_by_bucket"]["settlement_date"].max() == settlements
+    finally:
+        con.close()
 
     # the prototype that is not applied yet (one MERGE per dataset) runs and agrees with today's load
     from benchmarks.prototypes import run as prototypes

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from types import SimpleNamespace
 
 import duckdb
@@ -46,6 +47,42 @@ def test_when_the_marts_can_be_built_incrementally(home):
             s if s.symbol != "SPY" else type(s)(**{**s.__dict__, "name": "renamed"}) for s in config.universe)})
         assert mart_since(con, renamed, _run(SECOND)) == (None, "full: the configured universe changed")
     finally:
+        con.close()
+
+
+def test_when_the_short_interest_by_bucket_can_be_built_incrementally(home):
+    from flows.load import short_interest_since
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    try:
+        config = Config.load()
+        con.execute("BEGIN TRANSACTION")  # the probes record the bucket funds: rolled back below
+        # nothing new between the runs (the sample's one settlement, 2021-07-15, was public long
+        # before; its holdings snapshots are of 2026): nothing to rebuild
+        assert short_interest_since(con, config, _run(SECOND), date(2023, 1, 11)) == \
+            (date(2023, 3, 16), "incremental: from 2023-03-16")
+        assert short_interest_since(con, config, _run(SECOND), None)[0] is None  # marts in full
+        # a holdings row loaded by the run (one of the sample's iShares rows): a new snapshot can
+        # change the members of earlier settlement dates
+        sample = Path(__file__).resolve().parents[2] / "sources" / "sample" / "data" / "holdings.parquet"
+        con.execute(f"INSERT INTO raw.holdings BY NAME SELECT *, 'probe' AS _run_id FROM '{sample}' LIMIT 1")
+        assert short_interest_since(con, config, _run(SECOND), date(2023, 1, 11)) == (None, "full: holdings changed")
+        con.execute("DELETE FROM raw.holdings WHERE _run_id = 'probe'")
+        # other bucket funds (the first-listed fund wins a symbol: their order counts too)
+        swapped = Config(**{**config.__dict__, "bucket_funds": dict(reversed(list(config.bucket_funds.items())))})
+        assert short_interest_since(con, swapped, _run(SECOND), date(2023, 1, 11)) == \
+            (None, "full: the bucket funds are not the ones the mart was built with")
+        # a short-interest row loaded by the run: from its settlement date on
+        con.execute("INSERT INTO raw.short_interest BY NAME SELECT * REPLACE ('probe' AS _run_id) "
+                    "FROM raw.short_interest LIMIT 1")
+        # (the swapped funds are now the ones recorded, as a full build with them would leave)
+        assert short_interest_since(con, swapped, _run(SECOND), date(2023, 1, 11)) == \
+            (date(2021, 7, 15), "incremental: from 2021-07-15")
+        assert short_interest_since(con, config, _run(SECOND), date(2023, 1, 11))[0] is None
+        assert short_interest_since(con, config, _run(SECOND), date(2023, 1, 11)) == \
+            (date(2021, 7, 15), "incremental: from 2021-07-15")
+    finally:
+        con.execute("ROLLBACK")
         con.close()
 
 
