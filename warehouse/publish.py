@@ -265,9 +265,13 @@ def publish(
         (published / SPARE).unlink(missing_ok=True)
         if mode == "incremental" and (published / SNAPSHOT).is_file():
             # the snapshot about to be replaced stays as the spare, with what takes it to this one
-            os.link(published / SNAPSHOT, spare_link)
-            manifest["spare"] = {"run_id": previous.get("run_id"), "file": _file_identity(spare_link),
-                                 "changes": _changes_json(changes)}
+            try:
+                os.link(published / SNAPSHOT, spare_link)
+            except OSError:  # no hard links here: the next publish copies the live file
+                pass
+            else:
+                manifest["spare"] = {"run_id": previous.get("run_id"), "file": _file_identity(spare_link),
+                                     "changes": _changes_json(changes)}
         # the switch: three renames in quick succession, the manifest last
         os.replace(tmp, published / SNAPSHOT)
         if spare_link.exists():
