@@ -207,6 +207,22 @@ def check_marts(con, config: Config, run, marts: dict[str, pl.DataFrame], part: 
 INCREMENTAL_MAX_YEARS = 2
 
 
+def _last_published_as_of(con) -> date | None:
+    """The as-of date of the last run that published (the marts were built as of it)."""
+    last = con.execute(
+        "SELECT as_of_date FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()
+    return last[0][0] if last else None
+
+
+def _first_changed(con, run, previous: date, dataset: str, column: str) -> tuple[date | None, date | None]:
+    """The first ``column`` day of the rows of ``dataset`` the run loaded into raw, and of the core
+    rows that became public since ``previous`` (None where there are none)."""
+    return con.execute(
+        f"SELECT (SELECT min({column}) FROM raw.{dataset} WHERE _run_id = $run), "
+        f"(SELECT min({column}) FROM core.{db.CORE_TABLE[dataset]} WHERE available_on > $previous "
+        "AND available_on <= $as_of)", {"run": run.run_id, "previous": previous, "as_of": run.as_of}).fetchall()[0]
+
+
 def mart_since(con, config: Config, run, flow: str = "nightly") -> tuple[date | None, str]:
     """The first day whose per-symbol price marts this run must rebuild, or None for a full build
     (and why): the earliest day of a price row this run loaded or made public, as long as the marts
@@ -215,11 +231,9 @@ def mart_since(con, config: Config, run, flow: str = "nightly") -> tuple[date | 
         return None, "full: CAPSPREAD_FULL_MARTS is set"
     if flow == "replay":
         return None, "full: replay rebuilds from the landing zone"
-    last = con.execute(
-        "SELECT as_of_date FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()
-    if not last:
+    previous = _last_published_as_of(con)
+    if previous is None:
         return None, "full: first build"
-    previous = last[0][0]
     if previous > run.as_of:
         return None, f"full: the marts were built as of a later day ({previous})"
     names = {s.symbol: (s.name, s.role) for s in config.universe}
@@ -228,12 +242,8 @@ def mart_since(con, config: Config, run, flow: str = "nightly") -> tuple[date | 
         "WHERE as_of_date = (SELECT max(as_of_date) FROM marts.market_scoreboard)").fetchall()
     if any(names.get(sym, (None, None)) != (name, role) for sym, name, role in shown):
         return None, "full: the configured universe changed"
-    loaded = con.execute(
-        "SELECT min(trade_date) FROM raw.prices WHERE _run_id = ?", [run.run_id]).fetchall()[0][0]
-    public = con.execute(
-        "SELECT min(trade_date) FROM core.prices_daily WHERE available_on > ? AND available_on <= ?",
-        [previous, run.as_of]).fetchall()[0][0]
-    since = min(d for d in (loaded, public, previous + timedelta(days=1)) if d is not None)
+    since = min(d for d in (*_first_changed(con, run, previous, "prices", "trade_date"), previous + timedelta(days=1))
+                if d is not None)
     if since < date(run.as_of.year - INCREMENTAL_MAX_YEARS, 1, 1):
         return None, f"full: rows from {since} changed"
     return since, f"incremental: from {since}"
@@ -248,8 +258,6 @@ def short_interest_since(con, config: Config, run, since: date | None) -> tuple[
     then from the earliest settlement date of a short-interest row the run loaded or made public
     (the day after ``as_of`` when none: nothing to rebuild)."""
     funds = json.dumps(list(config.bucket_funds.items()))
-    con.execute("CREATE SCHEMA IF NOT EXISTS internal")
-    con.execute("CREATE TABLE IF NOT EXISTS internal.mart_inputs (name VARCHAR, value VARCHAR)")
     built_with = con.execute("SELECT value FROM internal.mart_inputs WHERE name = 'bucket_funds'").fetchall()
     con.execute("DELETE FROM internal.mart_inputs WHERE name = 'bucket_funds'")
     con.execute("INSERT INTO internal.mart_inputs VALUES ('bucket_funds', ?)", [funds])
@@ -257,18 +265,10 @@ def short_interest_since(con, config: Config, run, since: date | None) -> tuple[
         return None, "full: the marts are built in full"
     if not built_with or built_with[0][0] != funds:
         return None, "full: the bucket funds are not the ones the mart was built with"
-    previous = con.execute(
-        "SELECT as_of_date FROM meta.runs WHERE published ORDER BY finished_at DESC LIMIT 1").fetchall()[0][0]
-    holdings = con.execute(
-        "SELECT (SELECT count(*) FROM raw.holdings WHERE _run_id = $run) "
-        "+ (SELECT count(*) FROM core.holdings WHERE available_on > $previous AND available_on <= $as_of)",
-        {"run": run.run_id, "previous": previous, "as_of": run.as_of}).fetchall()[0][0]
-    if holdings:
+    previous = _last_published_as_of(con)  # not None: ``since`` is
+    if any(d is not None for d in _first_changed(con, run, previous, "holdings", "as_of_date")):
         return None, "full: holdings changed"
-    firsts = con.execute(
-        "SELECT (SELECT min(settlement_date) FROM raw.short_interest WHERE _run_id = $run), "
-        "(SELECT min(settlement_date) FROM core.short_interest WHERE available_on > $previous "
-        "AND available_on <= $as_of)", {"run": run.run_id, "previous": previous, "as_of": run.as_of}).fetchall()[0]
+    firsts = _first_changed(con, run, previous, "short_interest", "settlement_date")
     first = min([d for d in firsts if d is not None], default=run.as_of + timedelta(days=1))
     return first, f"incremental: from {first}"
 

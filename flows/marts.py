@@ -12,9 +12,9 @@ Two ways, the same rows:
   (``index_weekly.up_streak``). The size pairs' symbols are read in full (a handful of series:
   relative strength rebases at the pair's first common date and the SMB correlation needs 36
   months), the short interest by bucket is rebuilt from the first settlement date that changed
-(``short_interest_buckets``, when ``flows.load.short_interest_since`` allows), and every other
-mart is small and rebuilt in full. The caller replaces only the rows from
-  ``D`` on (``flows.load.finish_run``).
+  (``short_interest_buckets``, when ``flows.load.short_interest_since`` allows), and every other
+  mart is small and rebuilt in full. The caller replaces only the rows from ``D`` on
+  (``flows.load.finish_run``).
 """
 
 from __future__ import annotations
@@ -128,14 +128,13 @@ def symbol_chunks(con: duckdb.DuckDBPyConnection, config: Config, as_of: date, s
     return [ordered[i:i + size] for i in range(0, len(ordered), size)]
 
 
-def short_interest_buckets(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
+def short_interest_buckets(con: duckdb.DuckDBPyConnection, config: Config, as_of: date, holdings: pl.LazyFrame,
                            since: date | None = None) -> pl.LazyFrame:
     """``marts.short_interest_by_bucket`` as of ``as_of``: from all of history, or with ``since``
     its rows before ``since`` as the mart holds them and the rows from ``since`` on computed from
     the short interest of those settlement dates (``flows.load.short_interest_since`` says when
     that gives the same rows: the holdings and the bucket funds unchanged since the mart was
-    built, and no short-interest row before ``since`` changed)."""
-    holdings = read_core(con, "holdings", as_of)
+    built, and no short-interest row before ``since`` changed). ``holdings``: as of ``as_of``."""
     if since is None:
         return fx.short_interest_by_bucket(read_core(con, "short_interest", as_of), holdings, config.bucket_funds)
     recent = read_core(con, "short_interest", as_of, "settlement_date >= $since", {"since": since})
@@ -162,11 +161,12 @@ def other_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date,
     # the ETFs' own short interest, all of history (a few symbols)
     short_interest = read_core(con, "short_interest", as_of, "symbol IN (SELECT unnest($etfs))",
                                {"etfs": list(fx.ETF_SYMBOLS)})
-    si_buckets = short_interest_buckets(con, config, as_of, short_interest_since).cache()
+    holdings = read_core(con, "holdings", as_of)
+    si_buckets = short_interest_buckets(con, config, as_of, holdings, short_interest_since).cache()
     inflation = fx.inflation_monthly(read_core(con, "cpi", as_of), config.inflation_regime).cache()
     outlook = fx.earnings_outlook(read_core(con, "estimates", as_of)).cache()
     bottom_up = cx.consensus_outlook(
-        read_core(con, "company_estimates", as_of), read_core(con, "holdings", as_of), config.bucket_funds,
+        read_core(con, "company_estimates", as_of), holdings, config.bucket_funds,
         max_age_days=int(config.consensus.get("max_age_days", cx.DEFAULT_MAX_AGE_DAYS)),
         min_coverage=float(config.consensus.get("min_coverage", cx.DEFAULT_MIN_COVERAGE)),
     ).cache()

@@ -126,7 +126,8 @@ def market_scoreboard(
         )
         .select("symbol", "week_start", "prior_9_up", "prior_streak")
     )
-    # closes come sorted by symbol and date (``session_closes``); the joins keep that order
+    # the previous-period closes are taken by position: rows sorted by symbol and date (as
+    # ``session_closes`` gives them; sorted again for any other caller), which the joins keep
     board = (
         closes.sort("symbol", "trade_date")
         .with_columns(

@@ -88,9 +88,7 @@ def create_schema(con: duckdb.DuckDBPyConnection) -> None:
         return
     for text in ddl:
         con.execute(text)
-    con.execute("CREATE SCHEMA IF NOT EXISTS internal")
-    con.execute("CREATE TABLE IF NOT EXISTS internal.ddl_applied (sha256 VARCHAR, applied_at TIMESTAMPTZ)")
-    con.execute("DELETE FROM internal.ddl_applied")
+    con.execute("DELETE FROM internal.ddl_applied")  # created by 90_internal.sql
     con.execute("INSERT INTO internal.ddl_applied VALUES (?, now())", [digest])
 
 
@@ -109,11 +107,11 @@ def _staged(con: duckdb.DuckDBPyConnection, sql: str, params=None, *, frame=None
 
 def _append(con: duckdb.DuckDBPyConnection, table: str, frame) -> None:
     """Append ``frame`` to ``table`` in full row groups. With the order of the rows kept (DuckDB's
-    default), a parallel insert splits each batch evenly over its row groups (six of about 116,000
-    rows for a 700,000-row batch instead of five full ones and a rest); a later checkpoint then
-    merges those row groups, a few at a time, whatever that checkpoint's run changed: measured on
-    the first nightly after a 25-year SYNTHETIC backfill, 4.5 s of its commit, then 1.5 s and 0.5 s
-    on the next ones. The order of rows inside one appended batch means nothing here (every reader
+    default), an insert of a batch that arrives in chunks (as read from Parquet) can spread it
+    evenly over under-filled row groups (six of about 116,000 rows for a 700,000-row batch instead
+    of five full ones and a rest); later checkpoints then merge those row groups, a few at a time,
+    whatever their run changed: measured on a 25-year SYNTHETIC backfill, 4.5 s of the first
+    nightly's commit, and 1.7 s and 0.5 s in the next two checkpoints. The order of rows inside one appended batch means nothing here (every reader
     orders; the vintage tables order by ``rowid`` only across batches, and a batch holds one row a
     key), so it is not kept."""
     con.execute("SET preserve_insertion_order = false")

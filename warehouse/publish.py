@@ -27,8 +27,8 @@ those rows replaced, in one transaction, and the new Parquet generation hard-lin
 generation's files of the unchanged tables. Instead of a copy, the snapshot the previous publish
 replaced is reused when no reader has it open (``_take_spare``; kept as ``.capspread.duckdb.spare``,
 the manifest's ``spare`` says what brings it up to date): the previous run's changes are applied
-to it from the live snapshot, then this run's from the warehouse. Every guarantee above holds as in a full publish. It
-is done only when the previous publish is provably the base the changes are relative to (the
+to it from the live snapshot, then this run's from the warehouse. Every guarantee above holds as
+in a full publish. It is done only when the previous publish is provably the base the changes are relative to (the
 manifest names ``base_run_id``, the same storage version, the snapshot file is the one that
 manifest describes, and its tables and columns are the warehouse's); otherwise the run publishes
 in full. The manifest says which (``mode``, ``mode_reason``). A linked Parquet file keeps the key-
@@ -72,8 +72,9 @@ KEEP_GENERATIONS = 3
 PARQUET_OPTIONS = "COMPRESSION snappy"
 # the tables that grow with history (``BY_YEAR``) are written without bloom filters: those sit
 # outside the row groups and would stop a nightly from appending to the file
-# (``warehouse.parquet_append``); they prune nothing here anyway, as every row group of these
-# date-ordered tables holds every symbol
+# (``warehouse.parquet_append``). Little is lost: a row group of symbol-ordered rows (a backfill's)
+# is skipped by its min/max statistics of the symbol already, and a row group of appended rows (in
+# day order) holds every symbol, which no filter could skip
 APPEND_OPTIONS = "WRITE_BLOOM_FILTER false"
 # ``published/parquet`` layouts (``CAPSPREAD_PARQUET_LAYOUT``): ``table`` (default, contract §1) is
 # one file per table; ``year`` splits the tables that grow with history by calendar year, so that a
@@ -625,22 +626,20 @@ def _changed_from(con, source: str, column: str, change, old_files: str | None) 
     return True, min(found) if found else None
 
 
-def _keep_prefix(bounds: list[tuple[date, date]], first: date | None) -> tuple[int, date]:
+def _keep_prefix(bounds: list[tuple[date, date]], first: date) -> tuple[int, date]:
     """How many leading row groups (``bounds``: their (min, max) day) a file can keep when every
     row from day ``first`` on may have changed, and the day from which the rest is rewritten: the
     kept groups must hold exactly the file's rows before that day, and that day is at most
     ``first``."""
-    limit = first if first is not None else date.max
     keep = 0
-    while keep < len(bounds) and bounds[keep][1] < limit:
+    while keep < len(bounds) and bounds[keep][1] < first:
         keep += 1
     while keep:
-        later = [lo for lo, _ in bounds[keep:]]
-        cut = min([limit, *later])
+        cut = min([first, *(lo for lo, _ in bounds[keep:])])
         if max(hi for _, hi in bounds[:keep]) < cut:
             return keep, cut
         keep -= 1
-    return 0, limit
+    return 0, first
 
 
 def _append_table(con, target: Path, previous: _Previous, schema: str, table: str, comment: str | None,
