@@ -255,16 +255,20 @@ def bench_home(work: Path, name: str, universe, data: Path) -> dict:
 
 
 def copy_home(src: Path, dst: Path) -> None:
-    """A copy of a backfilled home for a variant nightly: the warehouse copied, the landing files and
-    the published files hard-linked (a run writes new files there and renames, it never rewrites
-    one in place), the rest copied."""
+    """A copy of a backfilled home for a variant nightly that republishes it first: the warehouse
+    copied, the landing files and the published snapshot and manifest hard-linked (a run writes a
+    new snapshot and renames it), the published Parquet generations left out (the republish writes
+    them anew; a later publish may append in place to a file of a generation it removes, so they
+    must not be shared), the rest copied."""
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
     for entry in src.iterdir():
         target = dst / entry.name
         if entry.is_dir():
             linked = entry.name in ("landing", "published")
-            shutil.copytree(entry, target, symlinks=True, copy_function=os.link if linked else shutil.copy2)
+            ignore = shutil.ignore_patterns(".parquet", "parquet") if entry.name == "published" else None
+            shutil.copytree(entry, target, symlinks=True, copy_function=os.link if linked else shutil.copy2,
+                            ignore=ignore)
         elif entry.is_symlink():
             os.symlink(os.readlink(entry), target)
         else:

@@ -7,8 +7,10 @@ file followed by every row group of a new ("tail") file is: the old file's bytes
 its last kept chunk, the tail's chunk bytes, and a footer that lists the kept row groups as they
 were and the tail's with their offsets moved by the length of the kept bytes.
 
-That is what ``append_row_groups`` writes. The publish uses it so that a nightly run rewrites only
-the newest rows of the tables that grow with history, not 25 years of them (``warehouse.publish``).
+That is what ``append_row_groups`` writes, to a new file or in place: the old file cut after its
+kept bytes and the rest written after them, so only the new bytes are written. The publish uses it
+so that a nightly run rewrites only the newest rows of the tables that grow with history, not 25
+years of them (``warehouse.publish``).
 No Parquet library writes a file this way (pyarrow and DuckDB always encode every row; fastparquet
 appends only to files it wrote, and its Thrift round trip does not keep the original bytes), so the
 footer is read and written here with a small Thrift compact-protocol codec that keeps every field it
@@ -335,10 +337,25 @@ def _copy_range(src, dst, start: int, end: int) -> None:
         pos += len(block)
 
 
-def append_row_groups(old: Path, keep: int, tail: Path, out: Path) -> int:
+def shared_row_groups(a: Path, b: Path) -> int:
+    """How many leading row groups the footers of ``a`` and ``b`` describe identically (every
+    field: offsets, sizes, statistics, row counts). Says nothing of the data bytes themselves: a
+    caller that splices on it must know from elsewhere that one file's prefix was copied from the
+    other's."""
+    ga, gb = read_footer(a).row_groups, read_footer(b).row_groups
+    n = 0
+    while n < min(len(ga), len(gb)) and bytes(write_struct(ga[n])) == bytes(write_struct(gb[n])):
+        n += 1
+    return n
+
+
+def append_row_groups(old: Path, keep: int, tail: Path, out: Path | None) -> int:
     """Write ``out``: the first ``keep`` row groups of ``old`` (bytes copied, not decoded) followed by
     every row group of ``tail``, with ``tail``'s footer otherwise (its key-value metadata, writer).
-    Returns the rows of ``out``. Raises ``CannotAppend`` when the two cannot be spliced safely."""
+    With ``out`` None, ``old`` itself becomes that file: it is cut after its kept bytes and the
+    rest is written after them, so only the new bytes are written (a reader that has ``old`` open
+    loses the rows after the cut). Returns the rows of the result. Raises ``CannotAppend``, before
+    anything is written, when the two cannot be spliced safely."""
     old_footer, tail_footer = read_footer(old), read_footer(tail)
     groups = old_footer.row_groups
     if not 0 <= keep <= len(groups):
@@ -376,12 +393,22 @@ def append_row_groups(old: Path, keep: int, tail: Path, out: Path) -> int:
         if f[0] == _FMD_ROW_GROUPS:
             f[2] = StructList(f[2].ttype if isinstance(f[2], StructList) else _LIST, merged)
     footer = bytes(write_struct(meta))
-    with old.open("rb", buffering=0) as fin_old, tail.open("rb", buffering=0) as fin_tail, \
-            out.open("wb", buffering=0) as fout:
-        fout.write(MAGIC)
-        _copy_range(fin_old, fout, 4, kept_end)
-        _copy_range(fin_tail, fout, 4, tail_end)
-        fout.write(footer)
-        fout.write(struct.pack("<I", len(footer)))
-        fout.write(MAGIC)
+    with tail.open("rb", buffering=0) as fin_tail:
+        if out is None:
+            with old.open("r+b", buffering=0) as fout:
+                fout.truncate(kept_end)
+                fout.seek(kept_end)
+                _write_rest(fin_tail, fout, tail_end, footer)
+        else:
+            with old.open("rb", buffering=0) as fin_old, out.open("wb", buffering=0) as fout:
+                fout.write(MAGIC)
+                _copy_range(fin_old, fout, 4, kept_end)
+                _write_rest(fin_tail, fout, tail_end, footer)
     return rows
+
+
+def _write_rest(fin_tail, fout, tail_end: int, footer: bytes) -> None:
+    _copy_range(fin_tail, fout, 4, tail_end)
+    fout.write(footer)
+    fout.write(struct.pack("<I", len(footer)))
+    fout.write(MAGIC)

@@ -12,9 +12,9 @@ keeps a file open never blocks a publish (the publisher opens a live file only t
 ``published/parquet/<schema>/<table>.parquet``
     ``parquet`` is a relative symbolic link to one generation directory
     ``published/.parquet/<generation>/``; a new generation is written in full, then the link is
-    swapped with one rename, so every table under ``parquet/`` comes from the same run. The last
-    ``KEEP_GENERATIONS`` generations stay in place, so a reader that resolved the link keeps a
-    consistent set through the next publishes. Each file carries the run in its key-value
+    swapped with one rename, so every table under ``parquet/`` comes from the same run. The new
+    and the previous generation stay in place (``KEEP_GENERATIONS``), so a reader that resolved
+    the link keeps a consistent set through the next publish; older ones are removed. Each file carries the run in its key-value
     metadata (``capspread_run_id``, ``capspread_as_of_date``).
 ``published/manifest.json``
     written last: which run and as-of date the snapshot holds, the storage version, the row count
@@ -37,7 +37,9 @@ The Parquet file of a table that grows by day (``BY_YEAR``) whose changes start 
 a new file that begins with the previous file's row groups of the days before, copied byte for
 byte, and ends with the warehouse's rows from that day on, in day order
 (``warehouse.parquet_append``); the manifest's ``parquet_appended`` says how many row groups each
-such file kept.
+such file kept. Where the generation this publish removes holds a file that begins with those row
+groups (recorded in the previous manifest's ``parquet_prefix``), that file is moved into the new
+generation and appended to in place instead, and only the new rows are written.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ SNAPSHOT = "capspread.duckdb"
 SPARE = ".capspread.duckdb.spare"
 PARQUET = "parquet"
 GENERATIONS = ".parquet"
-KEEP_GENERATIONS = 3
+KEEP_GENERATIONS = 2  # the new generation and the previous one; older ones are removed or recycled
 # Parquet writer settings. Measured on 11M-row tables (prices_daily, market_scoreboard): snappy costs
 # ~40 % less CPU than zstd (default level) for files ~1.3-1.5x larger; zstd level 1 and lz4_raw fall
 # in between, and larger row groups or a single thread only made the writes slower.
@@ -233,9 +235,11 @@ def publish(
                 link_from = None
                 if mode == "incremental":
                     link_from = _Previous(published / previous["parquet_generation"], previous.get("parquet_files", {}),
-                                          previous["run_id"], previous.get("parquet_layout", "table"), changes)
+                                          previous["run_id"], previous.get("parquet_layout", "table"), changes,
+                                          previous.get("parquet_prefix", {}))
                 appended: dict[str, str] = {}
-                written_by = _write_parquet(con, gen_dir, tables, run_id, as_of, link_from, layout, appended)
+                prefix: dict[str, dict] = {}
+                written_by = _write_parquet(con, gen_dir, tables, run_id, as_of, link_from, layout, appended, prefix)
             finally:
                 con.close()
             snapshot_file = _file_identity(tmp)
@@ -260,6 +264,7 @@ def publish(
             "parquet_files": written_by,
             "parquet_layout": layout,
             "parquet_appended": appended,
+            "parquet_prefix": prefix,
         }
         spare_link = published / f".{SNAPSHOT}.{run_id}.spare.tmp"
         spare_link.unlink(missing_ok=True)
@@ -283,7 +288,7 @@ def publish(
         _fsync(mtmp)
         os.replace(mtmp, published / "manifest.json")
         _fsync(published)
-        _prune(published, keep=generation)
+        _prune(published, keep={generation, Path(previous.get("parquet_generation") or "").name})
     return manifest
 
 
@@ -358,8 +363,8 @@ def _take_spare(published: Path, previous: dict, tmp: Path) -> tuple[dict | None
 
     The spare is the snapshot the previous publish replaced (``SPARE``). Starting from it instead
     of a copy of the live file saves copying the whole snapshot (1.5 GB at 25 years of 3,000
-    symbols: seconds of disk writes) every night. It is written in place, so only when no process
-    has it open: a DuckDB reader holds a shared lock on its file for as long as it has it open,
+    symbols: seconds of disk writes) every night. It is written in place, so only when it has no
+    other name (a hard link) and no process has it open: a DuckDB reader holds a shared lock on its file for as long as it has it open,
     and an exclusive lock is refused while it does (then the live file is copied, as before)."""
     record = previous.get("spare") if isinstance(previous.get("spare"), dict) else None
     spare = published / SPARE
@@ -368,6 +373,8 @@ def _take_spare(published: Path, previous: dict, tmp: Path) -> tuple[dict | None
     replay = _changes_from_json(record.get("changes"))
     if replay is None or _file_identity(spare) != record.get("file"):
         return None, "the spare snapshot is not the one the manifest describes"
+    if spare.stat().st_nlink != 1:  # a backup made with hard links, say: never written over
+        return None, "the spare snapshot has another name (a hard link)"
     fd = os.open(spare, os.O_RDWR)
     try:
         try:
@@ -545,6 +552,7 @@ class _Previous:
     run_id: str
     layout: str
     changes: Mapping[str, Delta | str]
+    prefix: Mapping[str, dict]  # the previous manifest's ``parquet_prefix``
 
     def unchanged(self, name: str) -> bool:
         return self.changes.get(name) == UNCHANGED
@@ -567,16 +575,18 @@ def _link(source: Path, target: Path) -> None:
 
 def _write_parquet(con, gen_dir: Path, tables: list[tuple], run_id: str, as_of: date,
                    link_from: _Previous | None = None, layout: str = "table",
-                   appended: dict[str, str] | None = None) -> dict[str, str]:
+                   appended: dict[str, str] | None = None, prefix: dict[str, dict] | None = None) -> dict[str, str]:
     """The Parquet files of ``tables`` in ``gen_dir``; returns which run wrote each file. With
     ``link_from``, an unchanged table's file is a hard link to the previous generation's (a copy
     where linking fails) and keeps its metadata, and a ``BY_YEAR`` table whose changes start on a
     known day keeps the previous file's row groups before that day and appends the rest
-    (``_append_table``; ``appended`` says how many row groups each such file kept). Under the
+    (``_append_table``; ``appended`` says how many row groups each such file kept, ``prefix`` which
+    generation's file it shares them with). Under the
     ``year`` layout the ``BY_YEAR`` tables are written as ``<table>/year=<Y>/`` folders
     (``_write_years``)."""
     written_by: dict[str, str] = {}
     appended = {} if appended is None else appended
+    prefix = {} if prefix is None else prefix
     for schema, table, comment in tables:
         name = f"{schema}.{table}"
         if layout == "year" and name in BY_YEAR:
@@ -593,7 +603,7 @@ def _write_parquet(con, gen_dir: Path, tables: list[tuple], run_id: str, as_of: 
                 continue
         written_by[name] = run_id
         if name in BY_YEAR and link_from is not None and link_from.layout == "table":
-            kept = _append_table(con, target, link_from, schema, table, comment, run_id, as_of)
+            kept = _append_table(con, target, link_from, schema, table, comment, run_id, as_of, prefix)
             if kept == UNCHANGED:  # the changes select no rows, here or in the previous file
                 written_by[name] = link_from.writers.get(name, link_from.run_id)
             if kept:
@@ -626,13 +636,13 @@ def _changed_from(con, source: str, column: str, change, old_files: str | None) 
     return True, min(found) if found else None
 
 
-def _keep_prefix(bounds: list[tuple[date, date]], first: date) -> tuple[int, date]:
-    """How many leading row groups (``bounds``: their (min, max) day) a file can keep when every
-    row from day ``first`` on may have changed, and the day from which the rest is rewritten: the
-    kept groups must hold exactly the file's rows before that day, and that day is at most
-    ``first``."""
+def _keep_prefix(bounds: list[tuple[date, date]], first: date, limit: int | None = None) -> tuple[int, date]:
+    """How many leading row groups (``bounds``: their (min, max) day; at most ``limit``) a file can
+    keep when every row from day ``first`` on may have changed, and the day from which the rest is
+    rewritten: the kept groups must hold exactly the file's rows before that day, and that day is
+    at most ``first``."""
     keep = 0
-    while keep < len(bounds) and bounds[keep][1] < first:
+    while keep < min(len(bounds), len(bounds) if limit is None else limit) and bounds[keep][1] < first:
         keep += 1
     while keep:
         cut = min([first, *(lo for lo, _ in bounds[keep:])])
@@ -643,12 +653,18 @@ def _keep_prefix(bounds: list[tuple[date, date]], first: date) -> tuple[int, dat
 
 
 def _append_table(con, target: Path, previous: _Previous, schema: str, table: str, comment: str | None,
-                  run_id: str, as_of: date) -> str:
+                  run_id: str, as_of: date, prefix: dict[str, dict]) -> str:
     """Write ``target`` as the previous generation's file of the table with its row groups before
     the first changed day kept byte for byte, and the warehouse's rows from that day on appended
     as new row groups. Returns what was kept ('' when appending is not possible or would keep
     nothing; the caller then writes the file in full), or ``UNCHANGED`` when the changes select no
-    rows (``target`` is then a link to the previous file)."""
+    rows (``target`` is then a link to the previous file); ``prefix[name]`` then says which
+    generation's file the kept row groups come from.
+
+    The kept bytes are not copied when the generation before the previous one (removed by this
+    publish) holds a file that begins with the same row groups (``_recyclable``): that file is
+    moved into the new generation and cut and appended to in place, so only the new rows are
+    written."""
     import pyarrow.parquet as pq
 
     from warehouse.parquet_append import CannotAppend, append_row_groups
@@ -680,6 +696,16 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
     keep, cut = _keep_prefix(bounds, first)
     if not keep:
         return ""
+    base, how = old, ""
+    recyclable = _recyclable(previous, name, old, keep)
+    if recyclable is not None:
+        again, again_cut = _keep_prefix(bounds, first, recyclable[1])
+        rows_of = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        # worth it unless it re-encodes more than a tenth as many rows as it keeps
+        if again and sum(rows_of[again:keep]) * 10 <= sum(rows_of[:again]):
+            os.replace(recyclable[0], target)
+            base, keep, cut = target, again, again_cut
+            how = f", in place: the file of {GENERATIONS}/{recyclable[0].parents[1].name}"
     tail = target.with_name(f".{table}.tail.parquet")
     try:
         con.execute(
@@ -687,7 +713,7 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
             f"ORDER BY {_ident(column)}) TO {_quote(str(tail))} "
             f"(FORMAT parquet, {PARQUET_OPTIONS}, {APPEND_OPTIONS}, KV_METADATA {{{_kv(run_id, as_of, name, comment)}}})"
         )
-        rows = append_row_groups(old, keep, tail, target)
+        rows = append_row_groups(base, keep, tail, None if base == target else target)
     except CannotAppend:
         target.unlink(missing_ok=True)
         return ""
@@ -699,7 +725,33 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
         raise PublishError(f"appending to {name}.parquet gave {rows} rows, the warehouse holds {held}: "
                            f"the run's changes miss rows")
     _fsync(target)
-    return f"kept {keep} of {len(bounds)} row groups (rows before {cut.isoformat()})"
+    prefix[name] = {"generation": f"{GENERATIONS}/{previous.generation.name}", "row_groups": keep}
+    return f"kept {keep} of {len(bounds)} row groups (rows before {cut.isoformat()}){how}"
+
+
+def _recyclable(previous: _Previous, name: str, old: Path, keep: int) -> tuple[Path, int] | None:
+    """The file of table ``name`` in the generation the previous publish appended to, and how many
+    of the ``keep`` leading row groups of the previous file (``old``) it shares: when that
+    generation is neither the previous one nor linked from elsewhere (the file has no other name),
+    and its footer describes those row groups exactly as ``old``'s does. This publish removes that
+    generation; a reader that resolved the ``parquet`` link two publishes ago and still reads that
+    file loses its newest rows."""
+    from warehouse.parquet_append import CannotAppend, shared_row_groups
+
+    record = previous.prefix.get(name)
+    if not isinstance(record, dict) or not isinstance(record.get("row_groups"), int):
+        return None
+    generation = Path(str(record.get("generation", ""))).name
+    if not generation or generation == previous.generation.name:
+        return None
+    candidate = previous.generation.parent / generation / old.relative_to(previous.generation)
+    try:
+        if candidate.is_symlink() or candidate.stat().st_nlink != 1:
+            return None
+        limit = min(keep, record["row_groups"], shared_row_groups(candidate, old))
+    except (OSError, CannotAppend):
+        return None
+    return (candidate, limit) if limit > 0 else None
 
 
 def _write_years(con, gen_dir: Path, schema: str, table: str, comment: str | None, run_id: str, as_of: date,
@@ -780,11 +832,9 @@ def _remove_stale(published: Path) -> None:
                 p.unlink(missing_ok=True)
 
 
-def _prune(published: Path, keep: str) -> None:
-    """Keep the newest ``KEEP_GENERATIONS`` Parquet generations (names sort by time)."""
+def _prune(published: Path, keep: set[str]) -> None:
+    """Remove every Parquet generation but ``keep`` (the new one and the previous one)."""
     root = published / GENERATIONS
-    gens = sorted(p.name for p in root.iterdir() if p.is_dir())
-    for name in gens[:-KEEP_GENERATIONS]:
-        if name != keep:
-            shutil.rmtree(root / name, ignore_errors=True)
-
+    for p in root.iterdir():
+        if p.is_dir() and p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)

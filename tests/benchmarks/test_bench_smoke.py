@@ -78,12 +78,28 @@ def test_bench_smoke(tmp_path):
     assert symbols == (20, "SYN00000")
     assert runs == (3, "synthetic")  # the backfill, the first nightly, the nightly
     # the second nightly after the backfill started from the spare snapshot and appended to the
-    # Parquet files of the tables that grow by day, keeping every row group of the days before
+    # Parquet files of the tables that grow by day: in place, to the backfill's file (whose
+    # generation it removed), keeping the backfill's row groups and rewriting the first nightly's
     manifest = json.loads((home / "published" / "manifest.json").read_text())
     assert manifest["mode"] == "incremental" and "spare snapshot" in manifest["mode_reason"], manifest["mode_reason"]
-    for name in ("core.prices_daily", "marts.market_scoreboard"):
-        kept, of = re.match(r"kept (\d+) of (\d+) row groups", manifest["parquet_appended"][name]).groups()
-        assert kept == of, manifest["parquet_appended"]
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        for name, column in (("core.prices_daily", "trade_date"), ("marts.market_scoreboard", "as_of_date")):
+            found = re.fullmatch(r"kept (\d+) of (\d+) row groups \(rows before (\S+)\), in place: the file of "
+                                 r"(\.parquet/\S+)", manifest["parquet_appended"][name])
+            assert found, manifest["parquet_appended"]
+            kept, of, before = int(found[1]), int(found[2]), found[3]
+            assert 0 < kept < of and not (home / "published" / found[4]).exists()
+            path = home / "published" / "parquet" / f"{name.replace('.', '/')}.parquet"
+            # the kept groups hold the days before the first nightly's day; the file, the warehouse's rows
+            assert before == str(con.execute(f"SELECT max({column}) FROM {name} WHERE {column} < "
+                                             f"(SELECT max({column}) FROM {name})").fetchall()[0][0])
+            assert con.execute(f"SELECT count(*) FROM (FROM {name} EXCEPT ALL FROM read_parquet('{path}'))"
+                               ).fetchall()[0][0] == 0
+            assert con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchall() == \
+                con.execute(f"SELECT count(*) FROM {name}").fetchall()
+    finally:
+        con.close()
     # the nightly rebuilt the short interest by bucket from its new settlement only, and the marts
     # it left are those of a full build from all of history
     from capspread.config import Config

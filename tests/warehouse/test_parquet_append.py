@@ -19,6 +19,7 @@ from warehouse.parquet_append import (
     append_row_groups,
     read_footer,
     read_struct,
+    shared_row_groups,
     write_struct,
 )
 
@@ -109,6 +110,44 @@ def test_an_appended_file_holds_the_kept_row_groups_byte_for_byte_and_the_new_ro
     days = [(date.fromisoformat(lo), date.fromisoformat(hi)) for _, lo, hi in groups]
     assert all(a[1] <= b[0] for a, b in zip(days, days[1:]))  # still in day order
     assert days[-1][1] == date(2026, 8, 21)
+
+
+def test_in_place_the_old_file_becomes_what_a_copy_would_be(con, tmp_path):
+    old = _write(con, f"FROM '{SAMPLE}' WHERE trade_date < DATE '2026-01-01' ORDER BY trade_date",
+                 tmp_path / "old.parquet")
+    keep = 6
+    cut = pq.ParquetFile(old).metadata.row_group(keep).column(1).statistics.min
+    tail = _write(con, f"FROM '{SAMPLE}' WHERE trade_date >= DATE '{cut}' ORDER BY trade_date",
+                  tmp_path / "tail.parquet", run="two")
+    copied = tmp_path / "copied.parquet"
+    append_row_groups(old, keep, tail, copied)
+    before = old.stat().st_ino
+    assert append_row_groups(old, keep, tail, None) == 36795
+    # the same file (inode), now byte for byte the spliced copy: the rows of the sample
+    assert old.stat().st_ino == before and old.read_bytes() == copied.read_bytes()
+    assert con.execute(f"SELECT count(*) FROM (FROM '{old}' EXCEPT ALL FROM '{SAMPLE}')").fetchall()[0][0] == 0
+    # a splice refused in place leaves the file as it was
+    other = _write(con, f"SELECT *, 1 AS extra FROM '{SAMPLE}' WHERE trade_date >= DATE '2026-01-01'",
+                   tmp_path / "other.parquet")
+    with pytest.raises(CannotAppend, match="schema differs"):
+        append_row_groups(old, 2, other, None)
+    assert old.read_bytes() == copied.read_bytes()
+
+
+def test_shared_row_groups_counts_the_leading_groups_described_alike(con, tmp_path):
+    old = _write(con, f"FROM '{SAMPLE}' WHERE trade_date < DATE '2026-01-01' ORDER BY trade_date",
+                 tmp_path / "old.parquet")
+    groups = pq.ParquetFile(old).metadata.num_row_groups
+    tail = _write(con, f"FROM '{SAMPLE}' WHERE trade_date >= DATE '2026-01-01' ORDER BY trade_date",
+                  tmp_path / "tail.parquet", run="two")
+    out = tmp_path / "out.parquet"
+    append_row_groups(old, 4, tail, out)
+    assert shared_row_groups(old, out) == shared_row_groups(out, old) == 4
+    assert shared_row_groups(old, old) == groups
+    # the same rows written again, in another order: nothing described alike from the first group
+    other = _write(con, f"FROM '{SAMPLE}' WHERE trade_date < DATE '2026-01-01' ORDER BY symbol, trade_date",
+                   tmp_path / "other.parquet")
+    assert shared_row_groups(old, other) == 0
 
 
 def test_keeping_every_group_and_appending_none(con, tmp_path):

@@ -197,6 +197,9 @@ def test_incremental_publish_equals_a_full_publish(warehouse, tmp_path):
         con.execute("INSERT INTO meta.runs BY NAME SELECT 'third-run' AS run_id, 'nightly' AS flow")
     finally:
         con.close()
+    unchanged = next(n for n, c in changes.items() if c == UNCHANGED)
+    schema, table = unchanged.split(".")
+    first_file = os.stat(old_gen / schema / f"{table}.parquet").st_ino
     third = publish(warehouse, published, run_id="third-run", as_of=NEXT, base_run_id="next-run",
                     changes={**changes, "marts.market_scoreboard": Delta(f"as_of_date >= DATE '{NEXT}'")})
     assert third["mode"] == "incremental", third["mode_reason"]
@@ -208,11 +211,11 @@ def test_incremental_publish_equals_a_full_publish(warehouse, tmp_path):
     publish(warehouse, tmp_path / "fresh3", run_id="fresh-third", as_of=NEXT)
     assert _differences(published / "capspread.duckdb", tmp_path / "fresh3" / "capspread.duckdb") == {}
     # a file unchanged twice still links to the file the first run wrote, and names that run
-    unchanged = next(n for n, c in changes.items() if c == UNCHANGED)
-    schema, table = unchanged.split(".")
     assert third["parquet_files"][unchanged] == "base-run"
-    assert os.stat(_generation(published, third) / schema / f"{table}.parquet").st_ino == \
-        os.stat(old_gen / schema / f"{table}.parquet").st_ino
+    assert os.stat(_generation(published, third) / schema / f"{table}.parquet").st_ino == first_file
+    # two generations are kept: the third run's and the second's
+    assert sorted(p.name for p in (published / ".parquet").iterdir()) == \
+        sorted(Path(m["parquet_generation"]).name for m in (second, third))
 
 
 def test_full_publish_when_the_base_is_not_the_published_run(warehouse, tmp_path):
@@ -481,14 +484,25 @@ def test_a_nightly_appends_to_the_files_of_the_tables_that_grow_by_day(warehouse
         con.execute("UPDATE marts.market_scoreboard SET close = close + 1 WHERE as_of_date = ?", [day])
     finally:
         con.close()
+    scoreboard = ("marts", "market_scoreboard.parquet")
+    first_file = os.stat(old_gen.joinpath(*scoreboard)).st_ino
     third = publish(warehouse, published, run_id="third-run", as_of=NEXT, base_run_id="next-run",
                     changes={**{n: UNCHANGED for n in changes}, "marts.market_scoreboard": Delta(f"as_of_date >= DATE '{day}'")})
-    groups = _row_groups(new_gen / "marts" / "market_scoreboard.parquet")
+    groups = _row_groups(new_gen.joinpath(*scoreboard))
     before = sum(1 for _, hi, _ in groups if hi < day)
     assert 0 < before < len(groups)
+    # the first run's file (its generation is removed by this publish) begins with the same row
+    # groups: it is cut after them and appended to in place, not copied
     assert third["parquet_appended"]["marts.market_scoreboard"] == \
-        f"kept {before} of {len(groups)} row groups (rows before {day.isoformat()})"
+        f"kept {before} of {len(groups)} row groups (rows before {day.isoformat()}), " \
+        f"in place: the file of {first['parquet_generation']}"
+    assert os.stat(_generation(published, third).joinpath(*scoreboard)).st_ino == first_file
+    assert not old_gen.exists() and new_gen.exists()
     _parquet_equals_warehouse(warehouse, _generation(published, third), "table")
+    # the second run's file, which the next publish could recycle, also has another name now
+    held = tmp_path / "held.parquet"
+    os.link(new_gen.joinpath(*scoreboard), held)
+    held_bytes = held.read_bytes()
 
     # a revision years back: whatever is kept holds only days before it, and before every day
     # the rest of the file holds, as the very bytes of the previous file
@@ -502,6 +516,9 @@ def test_a_nightly_appends_to_the_files_of_the_tables_that_grow_by_day(warehouse
                      changes={**{n: UNCHANGED for n in changes},
                               "marts.market_scoreboard": Delta("as_of_date >= DATE '2010-01-01'")})
     _parquet_equals_warehouse(warehouse, _generation(published, fourth), "table")
+    # a file with another name is left alone: copied from, not written over
+    assert "in place" not in fourth["parquet_appended"]["marts.market_scoreboard"]
+    assert held.read_bytes() == held_bytes
     previous = _generation(published, third) / "marts" / "market_scoreboard.parquet"
     new = _generation(published, fourth) / "marts" / "market_scoreboard.parquet"
     kept = int(fourth["parquet_appended"]["marts.market_scoreboard"].split()[1])
@@ -511,6 +528,24 @@ def test_a_nightly_appends_to_the_files_of_the_tables_that_grow_by_day(warehouse
     assert groups[:kept] == _row_groups(previous)[:kept]
     kept_end = max(end for _, _, end in groups[:kept])
     assert new.read_bytes()[:kept_end] == previous.read_bytes()[:kept_end]
+
+
+def test_a_spare_snapshot_with_another_name_is_left_alone(warehouse, tmp_path):
+    """A spare snapshot that is also a file elsewhere (a backup made with hard links) is not
+    written over: the next publish copies the live snapshot instead."""
+    published = tmp_path / "published"
+    publish(warehouse, published, run_id="base-run", as_of=AS_OF)
+    changes = _changes_with_rest_unchanged(warehouse, _simulate_next_run(warehouse, "next-run"))
+    second = publish(warehouse, published, run_id="next-run", as_of=NEXT, changes=changes, base_run_id="base-run")
+    assert second["mode"] == "incremental" and second["spare"]["run_id"] == "base-run"
+    backup = tmp_path / "backup.duckdb"
+    os.link(published / ".capspread.duckdb.spare", backup)
+    kept = backup.read_bytes()
+    delta = {n: UNCHANGED for n in changes}
+    third = publish(warehouse, published, run_id="third-run", as_of=NEXT, changes=delta, base_run_id="next-run")
+    assert third["mode_reason"] == ("changed rows applied to a copy of the previous snapshot "
+                                    "(the spare snapshot has another name (a hard link))")
+    assert backup.read_bytes() == kept
 
 
 def test_a_spare_snapshot_a_reader_still_has_open_is_left_alone(warehouse, tmp_path):
