@@ -441,8 +441,19 @@ def _apply_changes(con, tmp: Path, tables: list[tuple], columns: list[tuple],
                     if change.key:
                         keys = ", ".join(_ident(k) for k in change.key)
                         match = " AND ".join(f"_t.{_ident(k)} IS NOT DISTINCT FROM _d.{_ident(k)}" for k in change.key)
+                        # each key column's range among the changed rows narrows the rows the delete
+                        # reads to the row groups whose statistics overlap it (not all of history)
+                        spans = con.execute("SELECT " + ", ".join(
+                            f"min({_ident(k)}), max({_ident(k)}), count(*) FILTER ({_ident(k)} IS NULL)"
+                            for k in change.key) + f" FROM wh.{name} WHERE {where}").fetchone()
+                        ranges, params = [], []
+                        for i, k in enumerate(change.key):
+                            lo, hi, nulls = spans[3 * i:3 * i + 3]
+                            if lo is not None and not nulls:
+                                ranges.append(f" AND _t.{_ident(k)} BETWEEN ? AND ?")
+                                params += [lo, hi]
                         con.execute(f"DELETE FROM snap.{name} AS _t USING (SELECT DISTINCT {keys} FROM wh.{name} "
-                                    f"WHERE {where}) AS _d WHERE {match}")
+                                    f"WHERE {where}) AS _d WHERE {match}{''.join(ranges)}", params)
                     else:
                         con.execute(f"DELETE FROM snap.{name} WHERE {where}")
                     con.execute(f"INSERT INTO snap.{name} SELECT * FROM wh.{name} WHERE {where}")
