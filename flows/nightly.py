@@ -194,9 +194,11 @@ def publish_changes(run: RunResult) -> dict | None:
     """What this run wrote, per published table, for an incremental publish (None: publish in full).
 
     Core tables of datasets the run loaded nothing into are unchanged; ``core.prices_daily`` (the
-    big one) changed in the rows stamped with the run's ``known_at``; the per-symbol price marts
-    from ``mart_since`` on. Every other table is rewritten (small: the rest of core, the other
-    marts, meta)."""
+    big one) changed in the rows stamped with the run's ``known_at`` (by key: a merge replaces
+    rows), and the tables that only ever gain rows (``db.INSERT_ONLY``: short interest, CPI, rates)
+    gained exactly the rows with that stamp; the per-symbol price marts changed from
+    ``mart_since`` on. Every other table is rewritten (small: the rest of core, the other marts,
+    meta)."""
     from flows.marts import INCREMENTAL
     from warehouse.publish import UNCHANGED, Delta
 
@@ -207,9 +209,13 @@ def publish_changes(run: RunResult) -> dict | None:
         rep = run.datasets.get(dataset)
         if rep is None or not rep.batches:
             changes[f"core.{table}"] = UNCHANGED
+    stamp = run.known_at.astimezone(timezone.utc).isoformat()
     if "core.prices_daily" not in changes:
-        stamp = run.known_at.astimezone(timezone.utc).isoformat()
         changes["core.prices_daily"] = Delta(where=f"known_at = TIMESTAMPTZ '{stamp}'", key=("symbol", "trade_date"))
+    for dataset in db.INSERT_ONLY:
+        name = f"core.{db.CORE_TABLE[dataset]}"
+        if name not in changes:
+            changes[name] = Delta(where=f"known_at = TIMESTAMPTZ '{stamp}'")
     if run.mart_since is not None:
         for mart, column in INCREMENTAL.items():
             changes[f"marts.{mart}"] = Delta(where=f"{column} >= DATE '{run.mart_since.isoformat()}'")

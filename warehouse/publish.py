@@ -33,7 +33,7 @@ manifest names ``base_run_id``, the same storage version, the snapshot file is t
 manifest describes, and its tables and columns are the warehouse's); otherwise the run publishes
 in full. The manifest says which (``mode``, ``mode_reason``). A linked Parquet file keeps the key-
 value metadata of the run that wrote it; the manifest's ``parquet_files`` names that run per table.
-The Parquet file of a table that grows by day (``BY_YEAR``) whose changes start on a known day is
+The Parquet file of a table that grows by day (``APPENDABLE``) whose changes start on a known day is
 a new file that begins with the previous file's row groups of the days before, copied byte for
 byte, and ends with the warehouse's rows from that day on, in day order
 (``warehouse.parquet_append``); the manifest's ``parquet_appended`` says how many row groups each
@@ -72,7 +72,7 @@ KEEP_GENERATIONS = 2  # the new generation and the previous one; older ones are 
 # ~40 % less CPU than zstd (default level) for files ~1.3-1.5x larger; zstd level 1 and lz4_raw fall
 # in between, and larger row groups or a single thread only made the writes slower.
 PARQUET_OPTIONS = "COMPRESSION snappy"
-# the tables that grow with history (``BY_YEAR``) are written without bloom filters: those sit
+# the tables that grow with history (``APPENDABLE``) are written without bloom filters: those sit
 # outside the row groups and would stop a nightly from appending to the file
 # (``warehouse.parquet_append``). Little is lost: a row group of symbol-ordered rows (a backfill's)
 # is skipped by its min/max statistics of the symbol already, and a row group of appended rows (in
@@ -84,6 +84,9 @@ APPEND_OPTIONS = "WRITE_BLOOM_FILTER false"
 PARQUET_LAYOUT_ENV = "CAPSPREAD_PARQUET_LAYOUT"
 PARQUET_LAYOUTS = ("table", "year")
 BY_YEAR = {"core.prices_daily": "trade_date", "marts.market_scoreboard": "as_of_date", "marts.index_weekly": "week_end"}
+# the tables whose file a publish appends to (``_append_table``), by the date column their rows
+# grow by: the three above, and the short interest (1.75M rows at 3,000 symbols x 25 years)
+APPENDABLE = {**BY_YEAR, "core.short_interest": "settlement_date"}
 
 _FICLONE = 0x40049409  # ioctl(dst, FICLONE, src): share the blocks of src (Btrfs, XFS)
 
@@ -589,7 +592,7 @@ def _write_parquet(con, gen_dir: Path, tables: list[tuple], run_id: str, as_of: 
                    appended: dict[str, str] | None = None, prefix: dict[str, dict] | None = None) -> dict[str, str]:
     """The Parquet files of ``tables`` in ``gen_dir``; returns which run wrote each file. With
     ``link_from``, an unchanged table's file is a hard link to the previous generation's (a copy
-    where linking fails) and keeps its metadata, and a ``BY_YEAR`` table whose changes start on a
+    where linking fails) and keeps its metadata, and an ``APPENDABLE`` table whose changes start on a
     known day keeps the previous file's row groups before that day and appends the rest
     (``_append_table``; ``appended`` says how many row groups each such file kept, ``prefix`` which
     generation's file it shares them with). Under the
@@ -613,14 +616,14 @@ def _write_parquet(con, gen_dir: Path, tables: list[tuple], run_id: str, as_of: 
                 written_by[name] = link_from.writers.get(name, link_from.run_id)
                 continue
         written_by[name] = run_id
-        if name in BY_YEAR and link_from is not None and link_from.layout == "table":
+        if name in APPENDABLE and link_from is not None and not (link_from.layout == "year" and name in BY_YEAR):
             kept = _append_table(con, target, link_from, schema, table, comment, run_id, as_of, prefix)
             if kept == UNCHANGED:  # the changes select no rows, here or in the previous file
                 written_by[name] = link_from.writers.get(name, link_from.run_id)
             if kept:
                 appended[name] = kept
                 continue
-        options = f"{PARQUET_OPTIONS}, {APPEND_OPTIONS}" if name in BY_YEAR else PARQUET_OPTIONS
+        options = f"{PARQUET_OPTIONS}, {APPEND_OPTIONS}" if name in APPENDABLE else PARQUET_OPTIONS
         con.execute(
             f"COPY wh.{_ident(schema)}.{_ident(table)} TO {_quote(str(target))} "
             f"(FORMAT parquet, {options}, KV_METADATA {{{_kv(run_id, as_of, name, comment)}}})"
@@ -680,7 +683,7 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
 
     from warehouse.parquet_append import CannotAppend, append_row_groups
 
-    name, column = f"{schema}.{table}", BY_YEAR[f"{schema}.{table}"]
+    name, column = f"{schema}.{table}", APPENDABLE[f"{schema}.{table}"]
     old = previous.generation / schema / f"{table}.parquet"
     if not old.is_file():
         return ""

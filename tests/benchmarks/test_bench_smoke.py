@@ -98,6 +98,21 @@ def test_bench_smoke(tmp_path):
                                ).fetchall()[0][0] == 0
             assert con.execute(f"SELECT count(*) FROM read_parquet('{path}')").fetchall() == \
                 con.execute(f"SELECT count(*) FROM {name}").fetchall()
+        # the short interest file too: the nightly's settlement appended to the backfill's rows
+        assert re.fullmatch(r"kept \d+ of \d+ row groups \(rows before \S+\)(, in place: .*)?",
+                            manifest["parquet_appended"]["core.short_interest"]), manifest["parquet_appended"]
+        # every published table, in the incremental snapshot and in its Parquet file, holds exactly
+        # the warehouse's rows (the run's changes described everything that differs)
+        con.execute(f"ATTACH '{home / 'published' / 'capspread.duckdb'}' AS snap (READ_ONLY)")
+        tables = con.execute("SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = 'snap' "
+                             "AND schema_name IN ('core', 'marts')").fetchall()
+        assert len(tables) > 10
+        for schema, table in tables:
+            path = home / "published" / "parquet" / schema / f"{table}.parquet"
+            for copy in (f"snap.{schema}.{table}", f"read_parquet('{path}')"):
+                for a, b in ((f"{schema}.{table}", copy), (copy, f"{schema}.{table}")):
+                    assert con.execute(f"SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})").fetchall()[0][0] == 0, \
+                        (schema, table, copy)
     finally:
         con.close()
     # the nightly rebuilt the short interest by bucket from its new settlement only, and the marts
