@@ -161,19 +161,25 @@ def market_scoreboard(
             .cast(pl.Int32),
             pct_from_record_high=pl.col("close") / pl.col("record_high") - 1,
             is_record_high=pl.col("close") >= pl.col("record_high"),
+        )
+    )
+    # the week-to-date rank compares only the configured indexes (ETFs on days without one): it is
+    # computed on their rows alone and joined back, not partitioned over every symbol's rows
+    ranked = (
+        board.filter(pl.col("role").is_in(["index", "etf"]))
+        .select("symbol", "trade_date", "role", "wtd_return")
+        .with_columns(
             _eligible=pl.when((pl.col("role") == "index").any().over("trade_date"))
             .then(pl.col("role") == "index")
             .otherwise(pl.col("role") == "etf"),
         )
-        .with_columns(
-            wtd_rank=pl.when(pl.col("_eligible") & pl.col("wtd_return").is_not_null()).then(
-                pl.col("wtd_return")
-                .rank("min", descending=True)
-                .over("trade_date", "_eligible")
-                .cast(pl.Int32)
-            )
+        .filter(pl.col("_eligible") & pl.col("wtd_return").is_not_null())
+        .select(
+            "symbol", "trade_date",
+            wtd_rank=pl.col("wtd_return").rank("min", descending=True).over("trade_date").cast(pl.Int32),
         )
     )
+    board = board.join(ranked, on=["symbol", "trade_date"], how="left", maintain_order="left")
     return board.select(
         pl.col("trade_date").alias("as_of_date"),
         "symbol",
