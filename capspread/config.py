@@ -49,7 +49,7 @@ class Config:
         with path.open("rb") as fh:
             raw = tomllib.load(fh)
         try:
-            return cls(
+            config = cls(
                 universe=tuple(Symbol(**s) for s in raw["universe"]),
                 pairs=tuple(Pair(**p) for p in raw.get("pairs", [])),
                 bucket_funds=dict(raw.get("bucket_funds", {})),
@@ -62,6 +62,13 @@ class Config:
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: invalid configuration ({exc})") from exc
+        seen: set[str] = set()
+        for s in config.universe:
+            if s.symbol in seen:  # each symbol is one row per day in the marts
+                raise ValueError(f"{path}: invalid configuration ([[universe]] lists {s.symbol!r} twice; "
+                                 f"expected each symbol once)")
+            seen.add(s.symbol)
+        return config
 
     def symbol_names(self) -> dict[str, str]:
         return {s.symbol: s.name for s in self.universe}

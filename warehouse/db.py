@@ -231,15 +231,15 @@ def merge_core(con: duckdb.DuckDBPyConnection, dataset: str, core_frame: pl.Data
 
 
 # core tables that keep every vintage of a key: (key columns, newest-first order of the vintages)
-# datasets whose core SQL only ever inserts rows, each stamped with the run's known_at (a revision
-# is a new vintage, an unchanged re-delivery adds nothing): what a run changed in their tables is
-# exactly the rows carrying its known_at (``flows.nightly.publish_changes``)
-INSERT_ONLY = ("short_interest", "cpi", "rates")
-
 VINTAGED = {
     "short_interest": (("symbol", "settlement_date"), "available_on DESC, known_at DESC, rowid DESC"),
     "rates": (("series_id", "date"), "available_on DESC, vintage DESC NULLS LAST, known_at DESC, rowid DESC"),
 }
+
+# datasets whose core SQL only ever inserts rows, each stamped with the run's known_at (a revision
+# is a new vintage, an unchanged re-delivery adds nothing): what a run changed in their tables is
+# exactly the rows carrying its known_at (``flows.nightly.publish_changes``)
+INSERT_ONLY = ("short_interest", "cpi", "rates")
 
 
 def core_as_of_sql(dataset: str, where: str | None = None) -> str:

@@ -361,8 +361,9 @@ def append_row_groups(old: Path, keep: int, tail: Path, out: Path | None) -> int
     every row group of ``tail``, with ``tail``'s footer otherwise (its key-value metadata, writer).
     With ``out`` None, ``old`` itself becomes that file: it is cut after its kept bytes and the
     rest is written after them, so only the new bytes are written (a reader that has ``old`` open
-    loses the rows after the cut). Returns the rows of the result. Raises ``CannotAppend``, before
-    anything is written, when the two cannot be spliced safely."""
+    loses the rows after the cut). Returns the rows of the result. Raises ``CannotAppend`` when the
+    two cannot be spliced safely: before anything is written, except a file shorter than its
+    footer says, found while copying (``out``, or ``old`` in place, is then incomplete)."""
     old_footer, tail_footer = read_footer(old), read_footer(tail)
     groups = old_footer.row_groups
     if not 0 <= keep <= len(groups):

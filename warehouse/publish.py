@@ -13,8 +13,9 @@ keeps a file open never blocks a publish (the publisher opens a live file only t
     ``parquet`` is a relative symbolic link to one generation directory
     ``published/.parquet/<generation>/``; a new generation is written in full, then the link is
     swapped with one rename, so every table under ``parquet/`` comes from the same run. The new
-    and the previous generation stay in place (``KEEP_GENERATIONS``), so a reader that resolved
-    the link keeps a consistent set through the next publish; older ones are removed. Each file carries the run in its key-value
+    and the previous generation stay in place, so a reader that resolved the link keeps a
+    consistent set through the next publish; older ones are removed (``_prune``), and their files
+    of the tables that grow by day may first be reused (never one a process has open). Each file carries the run in its key-value
     metadata (``capspread_run_id``, ``capspread_as_of_date``).
 ``published/manifest.json``
     written last: which run and as-of date the snapshot holds, the storage version, the row count
@@ -67,7 +68,6 @@ SNAPSHOT = "capspread.duckdb"
 SPARE = ".capspread.duckdb.spare"
 PARQUET = "parquet"
 GENERATIONS = ".parquet"
-KEEP_GENERATIONS = 2  # the new generation and the previous one; older ones are removed or recycled
 # Parquet writer settings. Measured on 11M-row tables (prices_daily, market_scoreboard): snappy costs
 # ~40 % less CPU than zstd (default level) for files ~1.3-1.5x larger; zstd level 1 and lz4_raw fall
 # in between, and larger row groups or a single thread only made the writes slower.
@@ -285,13 +285,14 @@ def publish(
         os.replace(tmp, published / SNAPSHOT)
         if spare_link.exists():
             os.replace(spare_link, published / SPARE)
+        linked = os.readlink(published / PARQUET) if (published / PARQUET).is_symlink() else ""
         _swap_link(published, f"{GENERATIONS}/{generation}", run_id)
         mtmp = published / f".manifest.{run_id}.tmp"
         mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
         _fsync(mtmp)
         os.replace(mtmp, published / "manifest.json")
         _fsync(published)
-        _prune(published, keep={generation, Path(previous.get("parquet_generation") or "").name})
+        _prune(published, keep={generation, Path(previous.get("parquet_generation") or "").name, Path(linked).name})
     return manifest
 
 
@@ -446,17 +447,19 @@ def _apply_changes(con, tmp: Path, tables: list[tuple], columns: list[tuple],
                         match = " AND ".join(f"_t.{_ident(k)} IS NOT DISTINCT FROM _d.{_ident(k)}" for k in change.key)
                         # each key column's range among the changed rows narrows the rows the delete
                         # reads to the row groups whose statistics overlap it (not all of history)
+                        # (the bounds stay SQL text of their own type: no value goes through Python)
                         spans = con.execute("SELECT " + ", ".join(
-                            f"min({_ident(k)}), max({_ident(k)}), count(*) FILTER ({_ident(k)} IS NULL)"
+                            f"min({_ident(k)})::VARCHAR, max({_ident(k)})::VARCHAR, "
+                            f"count(*) FILTER ({_ident(k)} IS NULL), typeof(min({_ident(k)}))"
                             for k in change.key) + f" FROM wh.{name} WHERE {where}").fetchone()
-                        ranges, params = [], []
+                        ranges = []
                         for i, k in enumerate(change.key):
-                            lo, hi, nulls = spans[3 * i:3 * i + 3]
+                            lo, hi, nulls, kind = spans[4 * i:4 * i + 4]
                             if lo is not None and not nulls:
-                                ranges.append(f" AND _t.{_ident(k)} BETWEEN ? AND ?")
-                                params += [lo, hi]
+                                ranges.append(f" AND _t.{_ident(k)} BETWEEN CAST({_quote(lo)} AS {kind}) "
+                                              f"AND CAST({_quote(hi)} AS {kind})")
                         con.execute(f"DELETE FROM snap.{name} AS _t USING (SELECT DISTINCT {keys} FROM wh.{name} "
-                                    f"WHERE {where}) AS _d WHERE {match}{''.join(ranges)}", params)
+                                    f"WHERE {where}) AS _d WHERE {match}{''.join(ranges)}")
                     else:
                         con.execute(f"DELETE FROM snap.{name} WHERE {where}")
                     con.execute(f"INSERT INTO snap.{name} SELECT * FROM wh.{name} WHERE {where}")
@@ -673,12 +676,13 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
     as new row groups. Returns what was kept ('' when appending is not possible or would keep
     nothing; the caller then writes the file in full), or ``UNCHANGED`` when the changes select no
     rows (``target`` is then a link to the previous file); ``prefix[name]`` then says which
-    generation's file the kept row groups come from.
+    generation's file the kept row groups come from (set only when rows were appended).
 
     The kept bytes are not copied when the generation before the previous one (removed by this
-    publish) holds a file that begins with the same row groups (``_recyclable``): that file is
-    moved into the new generation and cut and appended to in place, so only the new rows are
-    written."""
+    publish) holds a file that begins with the same row groups (``_recyclable``) and no process
+    has it open: that file is moved into the new generation and cut and appended to in place, so
+    only the new rows are written. Should this publish fail, that older generation has lost the
+    file; it is not the live one, and the next publish removes it."""
     import pyarrow.parquet as pq
 
     from warehouse.parquet_append import CannotAppend, append_row_groups
@@ -717,9 +721,14 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
         rows_of = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         # worth it unless it re-encodes more than a tenth as many rows as it keeps
         if again and sum(rows_of[again:keep]) * 10 <= sum(rows_of[:again]):
+            # moved out of sight first (no reader can open it by a name it knows), then written
+            # only if no process has it open or mapped; else put back and the kept bytes copied
             os.replace(recyclable[0], target)
-            base, keep, cut = target, again, again_cut
-            how = f", in place: the file of {GENERATIONS}/{recyclable[0].parents[1].name}"
+            if _nobody_has_open(target):
+                base, keep, cut = target, again, again_cut
+                how = f", in place: the file of {GENERATIONS}/{recyclable[0].parents[1].name}"
+            else:
+                os.replace(target, recyclable[0])
     tail = target.with_name(f".{table}.tail.parquet")
     try:
         con.execute(
@@ -743,13 +752,30 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
     return f"kept {keep} of {len(bounds)} row groups (rows before {cut.isoformat()}){how}"
 
 
+def _nobody_has_open(path: Path) -> bool:
+    """Whether no descriptor or memory map of any process (this one included) has ``path`` open:
+    Linux grants a write lease only then (``F_SETLEASE``; taken and released at once). False where
+    leases are not available (another system, a network file system, leases disabled)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETLEASE", 1024), fcntl.F_WRLCK)
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETLEASE", 1024), fcntl.F_UNLCK)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _recyclable(previous: _Previous, name: str, old: Path, keep: int) -> tuple[Path, int] | None:
-    """The file of table ``name`` in the generation the previous publish appended to, and how many
-    of the ``keep`` leading row groups of the previous file (``old``) it shares: when that
-    generation is neither the previous one nor linked from elsewhere (the file has no other name),
-    and its footer describes those row groups exactly as ``old``'s does. This publish removes that
-    generation; a reader that resolved the ``parquet`` link two publishes ago and still reads that
-    file loses its newest rows."""
+    """The file of table ``name`` in the generation the previous file's kept row groups were
+    copied from, and how many of the ``keep`` leading row groups of the previous file (``old``) it
+    shares: when that generation is not the previous one (this publish removes it), the file has
+    no other name (a hard link), and its footer describes those row groups exactly as ``old``'s
+    does. The caller still leaves it alone when a process has it open (``_nobody_has_open``)."""
     from warehouse.parquet_append import CannotAppend, shared_row_groups
 
     record = previous.prefix.get(name)
@@ -847,7 +873,8 @@ def _remove_stale(published: Path) -> None:
 
 
 def _prune(published: Path, keep: set[str]) -> None:
-    """Remove every Parquet generation but ``keep`` (the new one and the previous one)."""
+    """Remove every Parquet generation but ``keep``: the new one, the previous manifest's and the
+    one the link pointed to until now (the same, unless a publish crashed between the two)."""
     root = published / GENERATIONS
     for p in root.iterdir():
         if p.is_dir() and p.name not in keep:

@@ -529,6 +529,56 @@ def test_a_nightly_appends_to_the_files_of_the_tables_that_grow_by_day(warehouse
     kept_end = max(end for _, _, end in groups[:kept])
     assert new.read_bytes()[:kept_end] == previous.read_bytes()[:kept_end]
 
+    def revise(run_id: str, base: str) -> dict:
+        con = duckdb.connect(str(warehouse))
+        try:
+            con.execute("UPDATE marts.market_scoreboard SET close = close + 1 WHERE as_of_date = ?", [day])
+        finally:
+            con.close()
+        return publish(warehouse, published, run_id=run_id, as_of=NEXT, base_run_id=base,
+                       changes={**{n: UNCHANGED for n in changes},
+                                "marts.market_scoreboard": Delta(f"as_of_date >= DATE '{day}'")})
+
+    # a file some process has open (here: this one) is left alone, and its reader reads on
+    candidate = _generation(published, third).joinpath(*scoreboard)
+    with candidate.open("rb") as reader:
+        before_bytes = reader.read()
+        fifth = revise("fifth-run", "fourth-run")
+        assert "in place" not in fifth["parquet_appended"]["marts.market_scoreboard"]
+        reader.seek(0)
+        assert reader.read() == before_bytes
+    _parquet_equals_warehouse(warehouse, _generation(published, fifth), "table")
+    sixth = revise("sixth-run", "fifth-run")  # nothing has the fourth run's file open: reused
+    assert "in place: the file of " + fourth["parquet_generation"] in sixth["parquet_appended"]["marts.market_scoreboard"]
+    _parquet_equals_warehouse(warehouse, _generation(published, sixth), "table")
+
+    # a publish that fails after moving the file it reuses leaves the live files as they were;
+    # the next one copies (the file it would have reused is gone with the failed generation)
+    import warehouse.parquet_append as splice
+
+    real = splice.append_row_groups
+
+    def failing(old, keep, tail, out):
+        if out is None:
+            raise RuntimeError("disk full (simulated)")
+        return real(old, keep, tail, out)
+
+    def live(state: dict) -> dict:  # the spare snapshot is not live: a failed publish may use it up
+        return {**state, "entries": [e for e in state["entries"] if e != ".capspread.duckdb.spare"]}
+
+    before = _published_state(published)
+    monkeypatch.setattr(splice, "append_row_groups", failing)
+    with pytest.raises(RuntimeError, match="simulated"):
+        revise("failed-run", "sixth-run")
+    assert live(_published_state(published)) == live(before)
+    monkeypatch.setattr(splice, "append_row_groups", real)
+    retried = revise("retried-run", "sixth-run")
+    assert retried["mode"] == "incremental", retried["mode_reason"]
+    assert "in place" not in retried["parquet_appended"]["marts.market_scoreboard"]
+    _parquet_equals_warehouse(warehouse, _generation(published, retried), "table")
+    assert sorted(p.name for p in (published / ".parquet").iterdir()) == \
+        sorted(Path(m["parquet_generation"]).name for m in (sixth, retried))
+
 
 def test_a_spare_snapshot_with_another_name_is_left_alone(warehouse, tmp_path):
     """A spare snapshot that is also a file elsewhere (a backup made with hard links) is not
