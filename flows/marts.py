@@ -101,13 +101,15 @@ def symbol_marts(con: duckdb.DuckDBPyConnection, config: Config, as_of: date, si
     start = window_start(since) if since is not None else None
     closes = _closes(con, as_of, symbols, start).cache()
     universe = universe_frame(config)
+    # a part without the configured indexes and ETFs has no week-to-date rank to compute
+    rank = symbols is None or not {s.symbol for s in config.universe}.isdisjoint(symbols)
     if start is None:
         weekly = market.index_weekly(market.weekly_returns(closes)).cache()
-        board = market.market_scoreboard(closes, universe, weekly=weekly)
+        board = market.market_scoreboard(closes, universe, weekly=weekly, rank=rank)
     else:
         highs, streaks = carried if carried is not None else carries(con, since)
         weekly = market.index_weekly(market.weekly_returns(closes), streak_carry=streaks).cache()
-        board = market.market_scoreboard(closes, universe, weekly=weekly, record_carry=highs)
+        board = market.market_scoreboard(closes, universe, weekly=weekly, record_carry=highs, rank=rank)
         board = board.filter(pl.col("as_of_date") >= since)
         weekly = weekly.filter(pl.col("week_end") >= since)
     frames = {"market_scoreboard": board, "index_weekly": weekly}

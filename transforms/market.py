@@ -109,6 +109,7 @@ def market_scoreboard(
     *,
     weekly: pl.LazyFrame | None = None,
     record_carry: pl.LazyFrame | None = None,
+    rank: bool = True,
 ) -> pl.LazyFrame:
     """One row per symbol per as-of date (every session): close, week-, month- and year-to-date
     returns, up weeks among the last ten (the current week by its sign so far), distance from the
@@ -116,7 +117,9 @@ def market_scoreboard(
 
     ``weekly`` is ``index_weekly`` of the same closes when the caller has it already. For an
     incremental build from a window of history, ``record_carry`` (``symbol``, ``carried_high``)
-    holds each symbol's record close before the window."""
+    holds each symbol's record close before the window. ``rank=False`` says the closes hold none
+    of the universe's indexes and ETFs: every week-to-date rank is then null, and the ranking by
+    day over every row is skipped."""
     weekly = (
         (weekly if weekly is not None else index_weekly(weekly_returns(closes)))
         .sort("symbol", "week_start")
@@ -163,23 +166,21 @@ def market_scoreboard(
             is_record_high=pl.col("close") >= pl.col("record_high"),
         )
     )
-    # the week-to-date rank compares only the configured indexes (ETFs on days without one): it is
-    # computed on their rows alone and joined back, not partitioned over every symbol's rows
-    ranked = (
-        board.filter(pl.col("role").is_in(["index", "etf"]))
-        .select("symbol", "trade_date", "role", "wtd_return")
-        .with_columns(
+    if not rank:
+        board = board.with_columns(wtd_rank=pl.lit(None, dtype=pl.Int32))
+    else:
+        board = board.with_columns(
             _eligible=pl.when((pl.col("role") == "index").any().over("trade_date"))
             .then(pl.col("role") == "index")
             .otherwise(pl.col("role") == "etf"),
+        ).with_columns(
+            wtd_rank=pl.when(pl.col("_eligible") & pl.col("wtd_return").is_not_null()).then(
+                pl.col("wtd_return")
+                .rank("min", descending=True)
+                .over("trade_date", "_eligible")
+                .cast(pl.Int32)
+            )
         )
-        .filter(pl.col("_eligible") & pl.col("wtd_return").is_not_null())
-        .select(
-            "symbol", "trade_date",
-            wtd_rank=pl.col("wtd_return").rank("min", descending=True).over("trade_date").cast(pl.Int32),
-        )
-    )
-    board = board.join(ranked, on=["symbol", "trade_date"], how="left", maintain_order="left")
     return board.select(
         pl.col("trade_date").alias("as_of_date"),
         "symbol",
