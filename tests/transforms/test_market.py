@@ -68,6 +68,18 @@ def test_wtd_rank_orders_week_to_date_returns(price_frame):
     assert today["wtd_rank"].to_list() == [1, 2]
 
 
+def test_a_part_without_the_universe_skips_the_ranking_and_gives_the_same_frame(price_frame):
+    # the same real closes under symbols the universe does not list: no row is ranked either way
+    others = price_frame.with_columns(symbol=pl.lit("X-") + pl.col("symbol"))
+    ranked = market.market_scoreboard(_closes(others, AS_OF), _universe()).collect()
+    skipped = market.market_scoreboard(_closes(others, AS_OF), _universe(), rank=False).collect()
+    assert ranked["wtd_rank"].null_count() == ranked.height > 300
+    assert skipped.equals(ranked)
+    # and the universe's own closes are ranked only when asked
+    assert market.market_scoreboard(_closes(price_frame, AS_OF), _universe())\
+        .collect()["wtd_rank"].null_count() < ranked.height
+
+
 @pytest.mark.parametrize(
     ("week_start", "week_end", "prev_end"),
     [
