@@ -78,6 +78,9 @@ PARQUET_OPTIONS = "COMPRESSION snappy"
 # is skipped by its min/max statistics of the symbol already, and a row group of appended rows (in
 # day order) holds every symbol, which no filter could skip
 APPEND_OPTIONS = "WRITE_BLOOM_FILTER false"
+# an append rewrites the small row groups earlier appends left at the file's end while they hold
+# fewer rows than this together (DuckDB's row group size): see ``_small_tail``
+MERGE_BELOW_ROWS = 122_880
 # ``published/parquet`` layouts (``CAPSPREAD_PARQUET_LAYOUT``): ``table`` (default, contract §1) is
 # one file per table; ``year`` splits the tables that grow with history by calendar year, so that a
 # nightly run rewrites the current year's file instead of the whole history
@@ -711,14 +714,17 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
         if stats is None or not stats.has_min_max or stats.null_count:
             return ""
         bounds.append((stats.min, stats.max))
+    rows_of = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     keep, cut = _keep_prefix(bounds, first)
+    merged = _small_tail(bounds, rows_of, keep)
+    if merged < keep:
+        keep, cut = _keep_prefix(bounds, min(first, bounds[merged][0]), merged)
     if not keep:
         return ""
     base, how = old, ""
     recyclable = _recyclable(previous, name, old, keep)
     if recyclable is not None:
         again, again_cut = _keep_prefix(bounds, first, recyclable[1])
-        rows_of = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
         # worth it unless it re-encodes more than a tenth as many rows as it keeps
         if again and sum(rows_of[again:keep]) * 10 <= sum(rows_of[:again]):
             # moved out of sight first (no reader can open it by a name it knows), then written
@@ -750,6 +756,23 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
     _fsync(target)
     prefix[name] = {"generation": f"{GENERATIONS}/{previous.generation.name}", "row_groups": keep}
     return f"kept {keep} of {len(bounds)} row groups (rows before {cut.isoformat()}){how}"
+
+
+def _small_tail(bounds: list[tuple[date, date]], rows: list[int], keep: int) -> int:
+    """Where the small row groups that end the kept ones begin (``keep`` when there are none).
+
+    Every append adds row groups of its own days, a few thousand rows a night, so a file appended
+    to nightly would end in ever more small groups: a footer that grows without bound and row
+    groups too small to read well. The groups counted here are the trailing kept ones in day order
+    (each starts after the day the one before it ends: appended groups, not a backfill's, which
+    span every day) that together hold fewer than ``MERGE_BELOW_ROWS`` rows; the caller rewrites
+    them with the new rows, so at most that many rows more are re-encoded and the file keeps
+    about one small group at its end."""
+    start, held = keep, 0
+    while start > 1 and bounds[start - 1][0] > bounds[start - 2][1] and held + rows[start - 1] < MERGE_BELOW_ROWS:
+        start -= 1
+        held += rows[start]
+    return start
 
 
 def _nobody_has_open(path: Path) -> bool:

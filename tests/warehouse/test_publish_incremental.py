@@ -436,6 +436,7 @@ def _row_groups(path: Path) -> list[tuple[date, date, int]]:
 def test_a_nightly_appends_to_the_files_of_the_tables_that_grow_by_day(warehouse, tmp_path, monkeypatch):
     # small row groups, so that the sample's tables have many
     monkeypatch.setattr(publish_module, "APPEND_OPTIONS", "WRITE_BLOOM_FILTER false, ROW_GROUP_SIZE 2048")
+    monkeypatch.setattr(publish_module, "MERGE_BELOW_ROWS", 0)  # small groups merged: the next test
     published = tmp_path / "published"
     first = publish(warehouse, published, run_id="base-run", as_of=AS_OF)
     con = duckdb.connect(str(warehouse))
@@ -578,6 +579,55 @@ def test_a_nightly_appends_to_the_files_of_the_tables_that_grow_by_day(warehouse
     _parquet_equals_warehouse(warehouse, _generation(published, retried), "table")
     assert sorted(p.name for p in (published / ".parquet").iterdir()) == \
         sorted(Path(m["parquet_generation"]).name for m in (sixth, retried))
+
+
+def test_small_tail_finds_the_trailing_appended_groups_that_hold_less_than_a_group_together(monkeypatch):
+    monkeypatch.setattr(publish_module, "MERGE_BELOW_ROWS", 1000)
+    d = date
+    # three groups of a backfill (each spans every day), then four nightly appends in day order
+    bounds = [(d(2001, 1, 2), d(2026, 1, 5)), (d(2001, 1, 2), d(2026, 1, 5)), (d(2001, 1, 3), d(2026, 1, 5)),
+              (d(2026, 1, 6), d(2026, 1, 6)), (d(2026, 1, 7), d(2026, 1, 7)), (d(2026, 1, 8), d(2026, 1, 8)),
+              (d(2026, 1, 9), d(2026, 1, 9))]
+    rows = [5000, 5000, 700, 300, 300, 300, 300]
+    # keeping all seven: the last three appends hold 900 < 1000 rows; four would hold 1200
+    assert publish_module._small_tail(bounds, rows, 7) == 4
+    # keeping five: the two appends before the cut hold 600; the backfill's short last group spans
+    # every day and is never merged
+    assert publish_module._small_tail(bounds, rows, 5) == 3
+    assert publish_module._small_tail(bounds, rows, 3) == 3
+    # a group that starts on the day the one before it ends is not in day order: nothing merged
+    assert publish_module._small_tail(bounds[:5] + [(d(2026, 1, 7), d(2026, 1, 8))], rows[:6], 6) == 6
+
+
+def test_nightly_appends_keep_the_file_from_ending_in_ever_more_small_groups(warehouse, tmp_path, monkeypatch):
+    monkeypatch.setattr(publish_module, "APPEND_OPTIONS", "WRITE_BLOOM_FILTER false, ROW_GROUP_SIZE 2048")
+    monkeypatch.setattr(publish_module, "MERGE_BELOW_ROWS", 4096)
+    published = tmp_path / "published"
+    manifest = publish(warehouse, published, run_id="night-0", as_of=AS_OF)
+    scoreboard = ("marts", "market_scoreboard.parquet")
+    counts = []
+    for night in range(1, 5):
+        con = duckdb.connect(str(warehouse))
+        try:
+            last = con.execute("SELECT max(as_of_date) FROM marts.market_scoreboard").fetchall()[0][0]
+            con.execute("INSERT INTO marts.market_scoreboard SELECT * REPLACE (as_of_date + 1 AS as_of_date) "
+                        "FROM marts.market_scoreboard WHERE as_of_date = ?", [last])
+            day_rows = con.execute("SELECT count(*) FROM marts.market_scoreboard WHERE as_of_date = ?",
+                                   [last]).fetchall()[0][0]
+        finally:
+            con.close()
+        changes = {n: UNCHANGED for n in _changes_with_rest_unchanged(warehouse, {})}
+        changes["marts.market_scoreboard"] = Delta(f"as_of_date > DATE '{last}'")
+        manifest = publish(warehouse, published, run_id=f"night-{night}", as_of=NEXT, changes=changes,
+                           base_run_id=f"night-{night - 1}")
+        assert manifest["mode"] == "incremental", manifest["mode_reason"]
+        _parquet_equals_warehouse(warehouse, _generation(published, manifest), "table")
+        groups = _row_groups(_generation(published, manifest).joinpath(*scoreboard))
+        counts.append(len(groups))
+        # the days after the base file's groups sit in one group: earlier nights' were rewritten
+        assert groups[-1][0] == min(lo for lo, _, _ in groups if lo > groups[-2][1]) and groups[-1][1] == last + timedelta(days=1)
+    assert day_rows * 4 < 4096  # four nights' rows fit one merged group
+    assert counts == [counts[0]] * 4, counts
 
 
 def test_a_spare_snapshot_with_another_name_is_left_alone(warehouse, tmp_path):
