@@ -11,12 +11,12 @@ keeps a file open never blocks a publish (the publisher opens a live file only t
     reading the old file until it reconnects.
 ``published/parquet/<schema>/<table>.parquet``
     ``parquet`` is a relative symbolic link to one generation directory
-    ``published/.parquet/<generation>/``; a new generation is written in full, then the link is
-    swapped with one rename, so every table under ``parquet/`` comes from the same run. The new
-    and the previous generation stay in place, so a reader that resolved the link keeps a
-    consistent set through the next publish; older ones are removed (``_prune``), and their files
-    of the tables that grow by day may first be reused (never one a process has open). Each file carries the run in its key-value
-    metadata (``capspread_run_id``, ``capspread_as_of_date``).
+    ``published/.parquet/<generation>/``; a new generation is complete before the link is swapped
+    with one rename, so every table under ``parquet/`` comes from the same run. The new and the
+    previous generation stay in place, so a reader that resolved the link keeps a consistent set
+    through the next publish; older ones are removed (``_prune``), and their files of the tables
+    that grow by day may first be reused (never one a process has open). Each file carries the run
+    in its key-value metadata (``capspread_run_id``, ``capspread_as_of_date``).
 ``published/manifest.json``
     written last: which run and as-of date the snapshot holds, the storage version, the row count
     of every table and the Parquet generation.
@@ -91,6 +91,7 @@ BY_YEAR = {"core.prices_daily": "trade_date", "marts.market_scoreboard": "as_of_
 # grow by: the three above, and the short interest (1.75M rows at 3,000 symbols x 25 years)
 APPENDABLE = {**BY_YEAR, "core.short_interest": "settlement_date"}
 
+_F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)  # Linux's fcntl command (1024 where Python lacks the name)
 _FICLONE = 0x40049409  # ioctl(dst, FICLONE, src): share the blocks of src (Btrfs, XFS)
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -371,8 +372,9 @@ def _take_spare(published: Path, previous: dict, tmp: Path) -> tuple[dict | None
     The spare is the snapshot the previous publish replaced (``SPARE``). Starting from it instead
     of a copy of the live file saves copying the whole snapshot (1.5 GB at 25 years of 3,000
     symbols: seconds of disk writes) every night. It is written in place, so only when it has no
-    other name (a hard link) and no process has it open: a DuckDB reader holds a shared lock on its file for as long as it has it open,
-    and an exclusive lock is refused while it does (then the live file is copied, as before)."""
+    other name (a hard link) and no process has it open: a DuckDB reader holds a shared lock on its
+    file for as long as it has it open, and an exclusive lock is refused while it does (then the
+    live file is copied, as before)."""
     record = previous.get("spare") if isinstance(previous.get("spare"), dict) else None
     spare = published / SPARE
     if record is None or not spare.is_file():
@@ -448,21 +450,9 @@ def _apply_changes(con, tmp: Path, tables: list[tuple], columns: list[tuple],
                     if change.key:
                         keys = ", ".join(_ident(k) for k in change.key)
                         match = " AND ".join(f"_t.{_ident(k)} IS NOT DISTINCT FROM _d.{_ident(k)}" for k in change.key)
-                        # each key column's range among the changed rows narrows the rows the delete
-                        # reads to the row groups whose statistics overlap it (not all of history)
-                        # (the bounds stay SQL text of their own type: no value goes through Python)
-                        spans = con.execute("SELECT " + ", ".join(
-                            f"min({_ident(k)})::VARCHAR, max({_ident(k)})::VARCHAR, "
-                            f"count(*) FILTER ({_ident(k)} IS NULL), typeof(min({_ident(k)}))"
-                            for k in change.key) + f" FROM wh.{name} WHERE {where}").fetchone()
-                        ranges = []
-                        for i, k in enumerate(change.key):
-                            lo, hi, nulls, kind = spans[4 * i:4 * i + 4]
-                            if lo is not None and not nulls:
-                                ranges.append(f" AND _t.{_ident(k)} BETWEEN CAST({_quote(lo)} AS {kind}) "
-                                              f"AND CAST({_quote(hi)} AS {kind})")
+                        ranges = _key_ranges(con, f"wh.{name}", where, change.key)
                         con.execute(f"DELETE FROM snap.{name} AS _t USING (SELECT DISTINCT {keys} FROM wh.{name} "
-                                    f"WHERE {where}) AS _d WHERE {match}{''.join(ranges)}")
+                                    f"WHERE {where}) AS _d WHERE {match}{ranges}")
                     else:
                         con.execute(f"DELETE FROM snap.{name} WHERE {where}")
                     con.execute(f"INSERT INTO snap.{name} SELECT * FROM wh.{name} WHERE {where}")
@@ -482,6 +472,22 @@ def _apply_changes(con, tmp: Path, tables: list[tuple], columns: list[tuple],
                 leftover.unlink(missing_ok=True)
     _fsync(tmp)
     return counts, ""
+
+
+def _key_ranges(con, source: str, where: str, key: tuple[str, ...]) -> str:
+    """`` AND _t.<k> BETWEEN <lo> AND <hi>`` for each key column without NULLs among the rows of
+    ``source`` that ``where`` selects: narrows a delete of those keys to the row groups whose
+    statistics overlap them, not all of history. The bounds are SQL literals of the column's own
+    type (no value goes through Python)."""
+    spans = con.execute("SELECT " + ", ".join(
+        f"min({_ident(k)})::VARCHAR, max({_ident(k)})::VARCHAR, count(*) FILTER ({_ident(k)} IS NULL), "
+        f"typeof(min({_ident(k)}))" for k in key) + f" FROM {source} WHERE {where}").fetchone()
+    ranges = ""
+    for i, k in enumerate(key):
+        lo, hi, nulls, kind = spans[4 * i:4 * i + 4]
+        if lo is not None and not nulls:
+            ranges += f" AND _t.{_ident(k)} BETWEEN CAST({_quote(lo)} AS {kind}) AND CAST({_quote(hi)} AS {kind})"
+    return ranges
 
 
 def _shape_differs(con) -> str:
@@ -661,8 +667,9 @@ def _keep_prefix(bounds: list[tuple[date, date]], first: date, limit: int | None
     keep when every row from day ``first`` on may have changed, and the day from which the rest is
     rewritten: the kept groups must hold exactly the file's rows before that day, and that day is
     at most ``first``."""
+    stop = len(bounds) if limit is None else min(len(bounds), limit)
     keep = 0
-    while keep < min(len(bounds), len(bounds) if limit is None else limit) and bounds[keep][1] < first:
+    while keep < stop and bounds[keep][1] < first:
         keep += 1
     while keep:
         cut = min([first, *(lo for lo, _ in bounds[keep:])])
@@ -717,8 +724,9 @@ def _append_table(con, target: Path, previous: _Previous, schema: str, table: st
     rows_of = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     keep, cut = _keep_prefix(bounds, first)
     merged = _small_tail(bounds, rows_of, keep)
-    if merged < keep:
-        keep, cut = _keep_prefix(bounds, min(first, bounds[merged][0]), merged)
+    if merged < keep:  # earlier appends' small groups are rewritten with the changed rows
+        first = min(first, bounds[merged][0])
+        keep, cut = _keep_prefix(bounds, first, merged)
     if not keep:
         return ""
     base, how = old, ""
@@ -784,8 +792,8 @@ def _nobody_has_open(path: Path) -> bool:
     except OSError:
         return False
     try:
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETLEASE", 1024), fcntl.F_WRLCK)
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETLEASE", 1024), fcntl.F_UNLCK)
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_WRLCK)
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
         return True
     except OSError:
         return False

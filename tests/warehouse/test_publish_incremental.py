@@ -605,6 +605,11 @@ def test_nightly_appends_keep_the_file_from_ending_in_ever_more_small_groups(war
     published = tmp_path / "published"
     manifest = publish(warehouse, published, run_id="night-0", as_of=AS_OF)
     scoreboard = ("marts", "market_scoreboard.parquet")
+    con = duckdb.connect(str(warehouse))
+    try:
+        base_last = con.execute("SELECT max(as_of_date) FROM marts.market_scoreboard").fetchall()[0][0]
+    finally:
+        con.close()
     counts = []
     for night in range(1, 5):
         con = duckdb.connect(str(warehouse))
@@ -626,6 +631,8 @@ def test_nightly_appends_keep_the_file_from_ending_in_ever_more_small_groups(war
         counts.append(len(groups))
         # the days after the base file's groups sit in one group: earlier nights' were rewritten
         assert groups[-1][0] == min(lo for lo, _, _ in groups if lo > groups[-2][1]) and groups[-1][1] == last + timedelta(days=1)
+        # every night's day is in that last group, not in a group of its own
+        assert groups[-1][0] <= base_last + timedelta(days=1)
     assert day_rows * 4 < 4096  # four nights' rows fit one merged group
     assert counts == [counts[0]] * 4, counts
 
