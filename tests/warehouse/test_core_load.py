@@ -132,3 +132,19 @@ def test_appends_do_not_keep_row_order_and_leave_the_connection_as_they_found_it
     # every row arrived, whatever the order: the closes are the CSV's
     assert core_closes(con, "SPY") == closes("SPY")
     assert con.execute("SELECT count(*) FROM raw.prices").fetchall()[0][0] == len(closes("SPY"))
+
+
+@pytest.mark.parametrize("loaded_at", [KNOWN_AT, KNOWN_AT.replace(tzinfo=None)], ids=["utc", "naive-is-utc"])
+def test_raw_rows_carry_their_lineage(con, loaded_at):
+    """Each raw row holds the parsed values and the batch's landing file, load time and run id
+    (filled in by DuckDB, not copied row by row from the frame); a load time without a time zone
+    is UTC, whatever the session's time zone."""
+    spy = parsed("SPY")
+    con.execute("SET TimeZone = 'America/New_York'")
+    con.execute("BEGIN TRANSACTION")
+    assert db.insert_raw(con, "prices", spy, "landing/yahoo/prices/SPY.csv", "run-7", loaded_at) == spy.height
+    con.execute("COMMIT")
+    lineage = con.execute("SELECT DISTINCT _landing_file, epoch(_loaded_at), _run_id FROM raw.prices").fetchall()
+    assert lineage == [("landing/yahoo/prices/SPY.csv", KNOWN_AT.timestamp(), "run-7")]
+    stored = dict(con.execute("SELECT trade_date, close FROM raw.prices").fetchall())
+    assert stored == closes("SPY")
