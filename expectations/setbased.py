@@ -82,6 +82,27 @@ def severity_of(cfg) -> str:
     return "warn" if str(cfg.severity).lower().endswith("warning") else "error"
 
 
+def _sorted_without_nulls(frame: pl.DataFrame, cols: list[str]) -> bool:
+    """Whether ``frame`` has no null in ``cols`` and its rows are in ascending order of them (a
+    mart's frame is built in its key order). A few comparisons a row, against a hash of every key
+    (about 0.35 s per 3M scoreboard rows)."""
+    if any(frame[c].null_count() for c in cols):
+        return False
+    if frame.height < 2:
+        return True
+    ordered = pl.lit(True)
+    for c in reversed(cols):  # (a, b) >= previous (a, b): a > a' or (a == a' and (b, …) >= (b', …))
+        ordered = (pl.col(c) > pl.col(c).shift(1)) | ((pl.col(c) == pl.col(c).shift(1)) & ordered)
+    return bool(frame.select(ordered.slice(1).all()).item())
+
+
+def _same_as_neighbour(cols: list[str]) -> pl.Expr:
+    """On rows sorted by ``cols`` without nulls: the row's key equals the row before or after it."""
+    before = pl.all_horizontal([pl.col(c) == pl.col(c).shift(1) for c in cols]).fill_null(False)
+    after = pl.all_horizontal([pl.col(c) == pl.col(c).shift(-1) for c in cols]).fill_null(False)
+    return before | after
+
+
 def checks(suite, frame: pl.DataFrame) -> list:
     """``expectations.runner.Check`` rows for ``suite`` on ``frame``, in the suite's order."""
     from expectations.runner import Check
@@ -113,8 +134,12 @@ def checks(suite, frame: pl.DataFrame) -> list:
                 skip = pl.lit(False)
             else:
                 raise Unsupported(f"{t} with ignore_row_if={ignore!r}")
-            # the rows GX ignores take no part in the duplicate search
-            bad = pl.when(~skip).then(pl.struct(cols).is_duplicated().over(skip)).otherwise(False)
+            if _sorted_without_nulls(frame, cols):
+                # equal keys are neighbours: a row is a duplicate when it equals the row before or after
+                bad = _same_as_neighbour(cols)
+            else:
+                # the rows GX ignores take no part in the duplicate search
+                bad = pl.when(~skip).then(pl.struct(cols).is_duplicated().over(skip)).otherwise(False)
         elif t == "expect_column_values_to_be_unique":
             c = pl.col(kw["column"])
             bad = c.is_duplicated() & c.is_not_null()

@@ -185,3 +185,27 @@ def test_mart_suites_run_set_based_unless_an_engine_is_forced(marts, monkeypatch
     assert calls == ["marts.size_spread_monthly"]  # GX's engine this time
     assert [(c.expectation, c.column, c.success, c.unexpected_count) for c in auto.checks] == \
         [(c.expectation, c.column, c.success, c.unexpected_count) for c in forced.checks]
+
+
+def test_duplicate_keys_in_a_frame_sorted_by_them_and_in_one_that_is_not(marts):
+    """A mart frame sorted by its key is searched for duplicates by comparing neighbours; any other
+    order by hashing every key. Both find what GX finds: every row of a repeated key, the same
+    counts and the same examples (duplicates twice and three times over, at the frame's edges)."""
+    frames, with_prices = marts
+    board = frames["market_scoreboard"].sort("as_of_date", "symbol")
+    key = ["as_of_date", "symbol"]
+    assert setbased._sorted_without_nulls(board, key)
+    n = board.height
+    # rows 0, 7 (twice more) and the last one repeated right after themselves: still sorted
+    picks = [0, 0, *range(1, 8), 7, 7, *range(8, n), n - 1]
+    doubled = board[picks]
+    shuffled = doubled.sample(fraction=1.0, shuffle=True, seed=3)
+    assert setbased._sorted_without_nulls(doubled, key) and not setbased._sorted_without_nulls(shuffled, key)
+    for frame in (board, doubled, shuffled):
+        suite, derived = mart_suite("market_scoreboard", frame, symbols_with_prices=with_prices)
+        checks = _compare(suite, derived)
+        unique = next(c for c in checks if c.expectation == "expect_compound_columns_to_be_unique")
+        assert unique.unexpected_count == (0 if frame is board else 2 + 3 + 2)
+    # a null in the key: the hashing search, which GX's null handling matches
+    assert not setbased._sorted_without_nulls(doubled.with_columns(symbol=pl.when(pl.int_range(pl.len()) == 3)
+                                                                    .then(None).otherwise(pl.col("symbol"))), key)
