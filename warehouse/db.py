@@ -207,6 +207,10 @@ def holds_any_key(con: duckdb.DuckDBPyConnection, dataset: str, frame: pl.DataFr
         if lo is None:
             return False
         where, params = f"WHERE t.{dated[0]} BETWEEN ? AND ?", [lo, hi]
+        # no core row in the batch's date range (a backfill year, a nightly session): no key to
+        # look for, and no hash table of the batch's keys to build (about 0.3 s a year of prices)
+        if not con.execute(f"SELECT 1 FROM core.{CORE_TABLE[dataset]} AS t {where} LIMIT 1", params).fetchall():
+            return False
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
     sql = f"SELECT 1 FROM core.{CORE_TABLE[dataset]} AS t JOIN stage_keys AS s ON {on} {where} LIMIT 1"
     return bool(_staged(con, sql, params, keys=frame.select(keys)))
@@ -281,9 +285,11 @@ def replace_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
 
 
 def insert_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
-    """Append ``frame`` to ``marts.<table>``."""
+    """Append ``frame`` to ``marts.<table>`` (``_append``: in full row groups, the frame's order
+    not kept; each row group still holds a contiguous slice of it. A third faster than keeping the
+    order, measured on two 500-symbol parts of a 25-year SYNTHETIC scoreboard: 4.0 → 2.8 s)."""
     if frame.height:
-        _staged(con, f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage", frame=frame)
+        _append(con, f"marts.{table}", frame)
     return frame.height
 
 
