@@ -1,4 +1,5 @@
-"""Stage timing: wall seconds, CPU seconds (all threads of the process) and peak RSS per stage.
+"""Stage timing: wall seconds, CPU seconds (all threads of the process; a stage run in a thread of
+its own beside others: that thread's) and peak RSS per stage.
 
 Peak RSS of a stage is the largest resident set seen by a sampler thread (every ``interval``
 seconds, from ``/proc/self/statm``) while the stage ran; the process peak is the kernel's
@@ -95,17 +96,26 @@ class Recorder:
             self._thread.join()
 
     @contextmanager
-    def stage(self, name: str, rows: int | None = None, note: str = ""):
-        entry = [name, rss_bytes()]
+    def stage(self, name: str, rows: int | None = None, note: str = "", depth: int | None = None):
+        """Time a stage. Stages nest by the stages open in the same thread; a stage that runs
+        beside others in a thread of its own gives its ``depth`` and counts its own thread's CPU
+        seconds only (the process's would include the stages it overlaps)."""
+        me = threading.get_ident()
+        entry = [name, rss_bytes(), me]
         with self._lock:
             self._open.append(entry)
-            depth = len(self._open) - 1
-        w0, c0 = time.perf_counter(), time.process_time()
+            if depth is None:
+                depth = sum(1 for e in self._open if e[2] == me) - 1
+                clock = time.process_time
+            else:
+                depth += sum(1 for e in self._open if e[2] == me) - 1
+                clock = time.thread_time
+        w0, c0 = time.perf_counter(), clock()
         holder = {"rows": rows}
         try:
             yield holder
         finally:
-            wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+            wall, cpu = time.perf_counter() - w0, clock() - c0
             with self._lock:
                 self._open.remove(entry)
                 peak = max(entry[1], rss_bytes())
@@ -125,15 +135,16 @@ class Recorder:
                 return
         self.stages.append(st)
 
-    def wrap(self, owner, attr: str, name=None, rows=None):
+    def wrap(self, owner, attr: str, name=None, rows=None, depth: int | None = None):
         """Replace ``owner.attr`` with a timed wrapper named ``name`` (or ``name(args, kwargs)``);
-        ``rows(args, kwargs, result)`` counts rows."""
+        ``rows(args, kwargs, result)`` counts rows; ``depth`` for a function that runs in a thread
+        of its own (``stage``)."""
         original = getattr(owner, attr)
 
         @functools.wraps(original)
         def timed(*args, **kwargs):
             label = name(args, kwargs) if callable(name) else (name or attr)
-            with self.stage(label) as h:
+            with self.stage(label, depth=depth) as h:
                 result = original(*args, **kwargs)
                 if rows is not None:
                     try:

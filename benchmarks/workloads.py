@@ -6,6 +6,8 @@ NAME SPEC.json OUT.json``) so that its peak RSS is its own and imports are paid 
   pipeline is replaced). Used for the backfill, the nightly run and the real sample run.
 - ``floor``: a Polars scan of the same files, one Arrow insert into DuckDB, the landing rules as
   one DuckDB aggregate query per dataset (``benchmarks.floor``).
+- ``outputs``: what writing the contract's outputs costs by itself, on the rows the backfill left
+  (``benchmarks.floor.outputs``).
 - ``baseline``: the naive tutorial pipeline on subsets, extrapolated (``benchmarks.baseline``).
 - ``prototype``: a proposed change, not applied yet, measured before and after on the same files
   (``benchmarks.prototypes``).
@@ -130,7 +132,7 @@ def instrument(rec, synthetic_data: Path | None = None) -> None:
     rec.wrap(db, "replace_mart", replaced, lambda a, k, r: r)
     rec.wrap(load, "source_health", "source health")
     rec.wrap(health, "update_disagreements", "source disagreements (update_disagreements)")
-    rec.wrap(nightly, "build_docs", "Data Docs (build_docs, after the commit)")
+    rec.wrap(nightly, "build_docs", "Data Docs (build_docs, beside the publish; its thread's CPU)", depth=1)
     rec.wrap(nightly, "publish_snapshot", "publish (Prefect task)",
              lambda a, k, r: sum(r.get("tables", {}).values()))
     rec.wrap(publish, "_write_snapshot", "publish: DuckDB snapshot, full", lambda a, k, r: sum(r.values()))
@@ -227,7 +229,7 @@ def republish(spec: dict) -> dict:
 
 WORKLOADS = {"pipeline": "benchmarks.workloads:pipeline", "republish": "benchmarks.workloads:republish",
              "generate": "benchmarks.synthetic:run",
-             "floor": "benchmarks.floor:run",
+             "floor": "benchmarks.floor:run", "outputs": "benchmarks.floor:outputs",
              "baseline": "benchmarks.baseline:run", "prototype": "benchmarks.prototypes:run"}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import secrets
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -177,7 +178,6 @@ def load(home: Home, config: Config, run: RunResult, batches: list[Batch], outco
         journal = write_journal(home, run.run_id, run.as_of, known_at, started, run.profile, entries)
         con.execute("COMMIT")
         run.snapshot = str(home.snapshot)
-        build_docs(home, run)
     except BaseException:
         try:
             con.execute("ROLLBACK")
@@ -275,6 +275,14 @@ def run_pipeline(as_of: date | None, profile: str, home: Home, config: Config | 
         batches = collect(home, config, profile, as_of, cursors, pending, run)
         outcomes = validate(batches, config, as_of)
         load(home, config, run, batches, outcomes, started)
-        publish_snapshot(home, run)
+        # the run's Data Docs (Python, one thread) are rendered while the publish (DuckDB, every
+        # core) writes the snapshot and the Parquet files: they touch different files and fields
+        # of ``run``, and neither is ever needed by the other
+        docs = threading.Thread(target=build_docs, args=(home, run), name="data-docs")
+        docs.start()
+        try:
+            publish_snapshot(home, run)
+        finally:
+            docs.join()
     run.seconds = time.perf_counter() - t0
     return run

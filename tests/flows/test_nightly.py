@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -31,6 +32,17 @@ def test_run_exits_zero_and_prints_a_summary(home_2025_06_11):
     assert "capspread sql" in out
     manifest = json.loads((home / "published" / "manifest.json").read_text())
     assert manifest["as_of_date"] == "2025-06-11"
+    # the Data Docs, rendered beside the publish, were finished before the summary was printed:
+    # the index it names lists a result page of every landing file the run validated
+    assert f"data docs:          {home / 'docs' / 'index.html'}" in out
+    index = (home / "docs" / "index.html").read_text()
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        validated = {r[0] for r in con.execute("SELECT DISTINCT landing_file FROM meta.validations "
+                                               "WHERE dataset NOT LIKE 'marts.%'").fetchall()}
+    finally:
+        con.close()
+    assert validated and all(Path(f).name in index for f in validated), validated
 
 
 def test_the_readme_query_works_and_matches_the_real_closes(home_2025_06_11):
