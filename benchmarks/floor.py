@@ -124,3 +124,63 @@ def run(spec: dict) -> dict:
     out["db_bytes"] = db_path.stat().st_size
     db_path.unlink(missing_ok=True)
     return out
+
+
+def outputs(spec: dict) -> dict:
+    """The least work of writing what the contract asks a backfill to leave behind, on the rows the
+    pipeline's backfill produced (``spec["warehouse"]``, opened read-only): no parsing, validation,
+    transforms or orchestration, each output written once from DuckDB tables by DuckDB.
+
+    1. the warehouse's second copy of the landed rows (``core`` beside ``raw``; the floor above
+       writes the first) and its mart rows, into a scratch DuckDB file;
+    2. the snapshot: ``core``, ``marts`` and ``meta`` into another scratch DuckDB file, in the
+       snapshot's storage version;
+    3. the Parquet file of every published table, with the publish's writer options.
+
+    Added to the floor (scan, one insert, rules), this is what a pipeline with no overhead at all
+    would take to leave the same files: the reference for the backfill's overhead beyond what the
+    contract's outputs cost by themselves."""
+    import duckdb
+
+    from benchmarks.measure import Recorder
+    from warehouse.publish import APPEND_OPTIONS, APPENDABLE, DEFAULT_STORAGE_VERSION, PARQUET_OPTIONS, PUBLISHED_SCHEMAS
+
+    work = Path(spec["work"]) / "SYNTHETIC_outputs"
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rec = Recorder().start()
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{spec['warehouse']}' AS wh (READ_ONLY)")
+    schemas = ", ".join(f"'{s}'" for s in PUBLISHED_SCHEMAS)
+    tables = con.execute(
+        "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+        f"WHERE database_name = 'wh' AND schema_name IN ({schemas}) ORDER BY schema_name, table_name").fetchall()
+    rows = {f"{s}.{t}": con.execute(f"SELECT count(*) FROM wh.{s}.{t}").fetchone()[0] for s, t, _ in tables}
+
+    def copy_into(alias: str, picked: list[tuple]) -> int:
+        for s in sorted({s for s, _, _ in picked}):
+            con.execute(f"CREATE SCHEMA {alias}.{s}")
+        for s, t, _ in picked:
+            con.execute(f"CREATE TABLE {alias}.{s}.{t} AS SELECT * FROM wh.{s}.{t}")
+        con.execute(f"DETACH {alias}")  # checkpoints
+        return sum(rows[f"{s}.{t}"] for s, t, _ in picked)
+
+    with rec.stage("warehouse: core and mart rows, written once") as h:
+        con.execute(f"ATTACH '{work / 'warehouse.duckdb'}' AS w")
+        h["rows"] = copy_into("w", [x for x in tables if x[0] in ("core", "marts")])
+    with rec.stage("snapshot: core, marts and meta into a new file") as h:
+        con.execute(f"ATTACH '{work / 'snapshot.duckdb'}' AS s (STORAGE_VERSION '{DEFAULT_STORAGE_VERSION}')")
+        h["rows"] = copy_into("s", tables)
+    with rec.stage("Parquet: one file per published table") as h:
+        for s, t, _ in tables:
+            options = f"{PARQUET_OPTIONS}, {APPEND_OPTIONS}" if f"{s}.{t}" in APPENDABLE else PARQUET_OPTIONS
+            con.execute(f"COPY wh.{s}.{t} TO '{work / f'{s}.{t}.parquet'}' (FORMAT parquet, {options})")
+        h["rows"] = sum(rows.values())
+    con.close()
+    rec.stop()
+    out = {"stages": rec.as_dicts(), "rows": rows,
+           "bytes": {p.name: p.stat().st_size for p in work.iterdir()}}
+    shutil.rmtree(work, ignore_errors=True)
+    return out

@@ -45,6 +45,14 @@ def floor_seconds(floor: dict | None, phase: str = "backfill", key: str = "secon
     return sum(s[key] for s in stages) if stages else None
 
 
+def outputs_seconds(outputs: dict | None, key: str = "seconds") -> float | None:
+    """Seconds (or CPU seconds) of writing the contract's outputs once (``benchmarks.floor.outputs``)."""
+    if not outputs or "error" in outputs:
+        return None
+    stages = [s for s in outputs.get("stages", []) if s["depth"] == 0]
+    return sum(s[key] for s in stages) if stages else None
+
+
 def _gib(x) -> str:
     return _f(x / GIB, 2) if x else "–"
 
@@ -85,6 +93,7 @@ def summary_values(r: dict) -> dict:
         "backfill_cpu_s": _cpu(backfill), "floor_cpu_s": floor_seconds(floor, key="cpu_seconds"),
         "nightly_cpu_s": _cpu(nightly), "baseline_s": base,
         "nightly_first_s": _seconds(first), "nightly_first_cpu_s": _cpu(first),
+        "outputs_s": outputs_seconds(main.get("outputs")), "outputs_cpu_s": outputs_seconds(main.get("outputs"), "cpu_seconds"),
     }
 
 
@@ -111,7 +120,7 @@ def _workloads(r: dict) -> list[dict]:
     """Every workload result of a run, in the order they ran."""
     out = []
     for run in [*(r.get("attempts") or []), r.get("main") or {}, *(r.get("scaling") or [])]:
-        out += [run[k] for k in ("generate", "floor", "backfill", "republish_year", "nightly_first", "nightly",
+        out += [run[k] for k in ("generate", "floor", "backfill", "outputs", "republish_year", "nightly_first", "nightly",
                                  "nightly_year_first", "nightly_year")
                 if isinstance(run.get(k), dict)]
     out += [r[k] for k in ("baseline", "prototypes", "sample") if isinstance(r.get(k), dict)]
@@ -265,6 +274,7 @@ def render(r: dict) -> str:
         L += ["", f"On CPU seconds, which the machine's load distorts less: backfill {_f(v['backfill_cpu_s'])} s, "
               f"floor {_f(v['floor_cpu_s'])} s, ratio {_f(v['backfill_cpu_s'] / v['floor_cpu_s'])}×; nightly "
               f"{_f(v.get('nightly_cpu_s'))} CPU s."]
+    L += _output_floor_summary(v)
     L += ["", "## Backfill — the pipeline, per stage", "",
           "Stages nest (› = inside the stage above). `imports` and the Prefect server start are paid once per "
           "process and are not part of the run's seconds.", ""]
@@ -278,6 +288,14 @@ def render(r: dict) -> str:
               + "; ".join(f"{k}: " + ", ".join(f"{c}={x}" for c, x in d.items() if c != "rows" and x)
                           for k, d in checks.items()
                           if any(x for c, x in d.items() if c != "rows")) + ".", ""]
+    if main.get("outputs") and "error" not in main["outputs"]:
+        L += ["## The contract's outputs, written once — no logic", "",
+              "On the rows the backfill left (its warehouse, read-only), each output the contract asks for written "
+              "once by DuckDB from DuckDB tables (`benchmarks.floor.outputs`): the warehouse's core rows beside the "
+              "raw rows the floor inserted, and its mart rows; the snapshot (core, marts, meta) in the snapshot's "
+              "storage version; one Parquet file per published table with the publish's writer settings. No parsing, "
+              "validation, transforms or orchestration.", ""]
+        L += stage_table(main.get("outputs"))
     L += ["## Nightly — one new session and one settlement on the backfilled warehouse", ""]
     L += stage_table(main.get("nightly"))
     L += _modes(main.get("nightly"))
@@ -300,6 +318,20 @@ def render(r: dict) -> str:
     L += _dominant(main)
     L += [summary_line(v)]
     return "\n".join(L) + "\n"
+
+
+def _output_floor_summary(v: dict) -> list[str]:
+    """The floor plus the contract's outputs written once, against the issue's floor and the backfill."""
+    f_s, o_s, b_s = v.get("floor_s"), v.get("outputs_s"), v.get("backfill_s")
+    if not (f_s and o_s and b_s):
+        return []
+    least = f_s + o_s
+    cpu = v["floor_cpu_s"] + v["outputs_cpu_s"] if v.get("floor_cpu_s") and v.get("outputs_cpu_s") else None
+    return ["", f"What the outputs cost by themselves (measured in this run, see \"The contract's outputs, written "
+            f"once\" below): the floor plus writing each output once, with no logic, takes {_f(least)} s wall "
+            f"({_f(least / f_s)}× the floor; {_f(cpu)} CPU s). Against that, the "
+            f"backfill is {_f(b_s / least)}× ({_f(b_s - least)} s for parsing, validation, transforms, mart "
+            "checks, Prefect and the run's bookkeeping)."]
 
 
 def _year_layout(main: dict) -> list[str]:

@@ -284,8 +284,9 @@ def previous_session(day: str) -> str:
 
 
 def run_universe(runner: Runner, work: Path, symbols: int, years: float, seed: int, tag: str,
-                 floor: bool = True, year_layout: bool = False) -> dict:
-    """Generate (or reuse) a universe, then floor, backfill and nightly on it. With ``year_layout``,
+                 floor: bool = True, year_layout: bool = False, outputs: bool = False) -> dict:
+    """Generate (or reuse) a universe, then floor, backfill and nightly on it (with ``outputs``, also
+    what writing the backfill's outputs costs by itself: ``benchmarks.floor.outputs``). With ``year_layout``,
     also the nightly on a copy of the backfilled home republished in the opt-in Parquet layout
     ``CAPSPREAD_PARQUET_LAYOUT=year``."""
     from benchmarks.synthetic import Universe
@@ -305,6 +306,9 @@ def run_universe(runner: Runner, work: Path, symbols: int, years: float, seed: i
     # which pays what a backfill leaves to the run after it (a full publish keeps no spare snapshot),
     # and the nightly day is the second: what every later night costs
     out["backfill"] = runner.child("pipeline", f"{tag}-backfill", {**spec, "as_of": previous_session(manifest["end"])})
+    if outputs and "error" not in out["backfill"]:
+        out["outputs"] = runner.child("outputs", f"{tag}-outputs", {
+            "warehouse": str(Path(spec["home"]) / "warehouse.duckdb"), "work": str(work)})
     variant = None
     if year_layout and "error" not in out["backfill"]:
         variant = {**spec, "home": spec["home"] + "_year_layout"}
@@ -345,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
                      "started": started.isoformat(timespec="seconds"), "machine_start": machine(),
                      "bytecode_cache": "PYTHONDONTWRITEBYTECODE" in os.environ and not args.smoke}
     print(f"[bench] {SYNTHETIC} universe: {args.symbols} symbols x {args.years:g} years (seed {args.seed})", flush=True)
-    main_run = run_universe(runner, work, args.symbols, args.years, args.seed, "main", year_layout=not args.no_year_layout)
+    main_run = run_universe(runner, work, args.symbols, args.years, args.seed, "main", year_layout=not args.no_year_layout,
+                                 outputs=True)
     results["attempts"] = []
     for years in [y for y in args.fallback_years if y < args.years]:
         stopped = (main_run.get("backfill") or {}).get("error", "")
@@ -356,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(main_run["home"], ignore_errors=True)
         print(f"[bench] the backfill did not fit in {args.rss_limit_gib:g} GiB: {args.symbols} symbols x {years:g} "
               "years instead", flush=True)
-        main_run = run_universe(runner, work, args.symbols, years, args.seed, "main", year_layout=not args.no_year_layout)
+        main_run = run_universe(runner, work, args.symbols, years, args.seed, "main", year_layout=not args.no_year_layout,
+                                 outputs=True)
     results["main"] = main_run
     data = Path(main_run["data"]) if "error" not in main_run["generate"] else None
     if not args.no_baseline and data is not None:

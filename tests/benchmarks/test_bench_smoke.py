@@ -48,6 +48,18 @@ def test_bench_smoke(tmp_path):
                     "## First nightly after the backfill"):
         assert heading in text
     assert "| run_pipeline (total) |" in text
+    # what the outputs cost by themselves: the snapshot written once holds the rows the backfill's
+    # full publish counted in its snapshot
+    def rows_of(section: str, stage: str) -> int:
+        found = re.search(rf"^\| (?:› )*{re.escape(stage)} \| [^|]+ \| [^|]+ \| ([\d,]+) \|", section, re.M)
+        assert found, (stage, section)
+        return int(found[1].replace(",", ""))
+
+    outputs = text.split("## The contract's outputs, written once", 1)[1].split("\n## ", 1)[0]
+    backfill = text.split("## Backfill —", 1)[1].split("\n## ", 1)[0]
+    assert rows_of(outputs, "snapshot: core, marts and meta into a new file") == \
+        rows_of(backfill, "publish: DuckDB snapshot, full") > 0
+    assert "What the outputs cost by themselves" in text
     assert "validation, landing (GX or set-based) |" in text and "validation, marts |" in text
     # the nightly run's mart mode (RunResult.mart_mode) and publish mode (the manifest's "mode") are reported
     assert re.search(r"nightly: marts (full|incremental), publish (full|incremental)\.", text), text
