@@ -143,6 +143,7 @@ def outputs(spec: dict) -> dict:
     import duckdb
 
     from benchmarks.measure import Recorder
+    from warehouse.db import memory_limit
     from warehouse.publish import APPEND_OPTIONS, APPENDABLE, DEFAULT_STORAGE_VERSION, PARQUET_OPTIONS, PUBLISHED_SCHEMAS
 
     work = Path(spec["work"]) / "SYNTHETIC_outputs"
@@ -151,7 +152,7 @@ def outputs(spec: dict) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rec = Recorder().start()
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": memory_limit()})  # capped as the pipeline's connections are
     con.execute(f"ATTACH '{spec['warehouse']}' AS wh (READ_ONLY)")
     schemas = ", ".join(f"'{s}'" for s in PUBLISHED_SCHEMAS)
     tables = con.execute(
