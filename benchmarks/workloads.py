@@ -93,7 +93,7 @@ def instrument(rec, synthetic_data: Path | None = None) -> None:
     rec.wrap(nightly, "load", "load (Prefect task, one transaction)")
     rec.wrap(nightly, "apply_batches", "apply_batches", lambda a, k, r: None)
     rec.wrap(load, "usable_rows", "point-in-time window (usable_rows)", lambda a, k, r: r[0].height)
-    rec.wrap(load, "land", "land payloads (write files)")
+    rec.wrap(load, "write_landed", "land payloads (write files, beside the load; its thread's CPU)", depth=3)
     rec.wrap(db, "insert_raw", "raw insert (Arrow)", lambda a, k, r: r)
     rec.wrap(db, "conform_core", "conform core", lambda a, k, r: r.height)
     if hasattr(db, "load_core"):

@@ -14,16 +14,26 @@ from sources.errors import BadInput
 from sources.schemas import DATASETS
 
 
-def land(home: Home, batch: Batch) -> Path:
-    """Store the payload once under ``landing/<source>/<dataset>/<sha256>.<ext>`` (never rewritten)."""
-    target = home.landing / batch.source / batch.dataset / f"{batch.sha256}.{batch.extension}"
+def landing_target(home: Home, batch: Batch) -> Path:
+    """Where ``land`` stores ``batch``: ``landing/<source>/<dataset>/<sha256>.<ext>``."""
+    return home.landing / batch.source / batch.dataset / f"{batch.sha256}.{batch.extension}"
+
+
+def write_landed(target: Path, payload: bytes) -> Path:
+    """Store ``payload`` at ``target`` unless a file is there already (a landed file is never
+    rewritten): written beside it, renamed into place, made read-only."""
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(batch.payload)
+        tmp.write_bytes(payload)
         os.replace(tmp, target)
         os.chmod(target, 0o444)
     return target
+
+
+def land(home: Home, batch: Batch) -> Path:
+    """Store the payload once under ``landing/<source>/<dataset>/<sha256>.<ext>`` (never rewritten)."""
+    return write_landed(landing_target(home, batch), batch.payload)
 
 
 def quarantine(home: Home, run_id: str, batch: Batch, reasons: list[str]) -> Path:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
 
 from capspread.config import Config, Home
-from flows.landing import land, quarantine
+from flows.landing import landing_target, quarantine, write_landed
 from sources.base import Batch
 from transforms.pit import available_on
 from warehouse import db
@@ -65,7 +66,25 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
     """Quarantine rejected batches, land the rest, load raw and merge core. Returns the run's journal
     entries (which landing file, which window of rows) so that replay can repeat it exactly. Each
     batch is released (``Batch.release``) once handled, so the load holds one batch's rows at a
-    time; ``batches`` is spent afterwards."""
+    time; ``batches`` is spent afterwards. The landing files are written by a thread of their own
+    while the rows load (``write_landed``; the file's name is known beforehand), all of them before
+    this returns, so before the run commits: a write that fails fails the run. An inbox file is
+    removed once every landing file is written (it may be the only copy until then)."""
+    writes: list = []
+    handled: list[str] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="landing") as writer:
+        journal = _apply_batches(con, home, config, run, batches, outcomes, started, known_at, replay, writer, writes,
+                                 handled)
+    for w in writes:
+        w.result()
+    for path in handled:
+        Path(path).unlink(missing_ok=True)
+    return journal
+
+
+def _apply_batches(con, home: Home, config: Config, run, batches: list[Batch], outcomes: dict, started: datetime,
+                   known_at: datetime, replay: bool, writer: ThreadPoolExecutor, writes: list,
+                   handled: list[str]) -> list[dict]:
     from flows.nightly import DatasetReport
 
     seen = db.seen_hashes(con)
@@ -76,7 +95,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
         if b.landing_path is None and not replay and b.sha256 in seen:
             rep.duplicates += 1
             if b.inbox_path:
-                Path(b.inbox_path).unlink(missing_ok=True)
+                handled.append(b.inbox_path)
             b.release()
             continue
         reasons = [b.error.reason()] if b.error else [f"{c.severity}: {c.describe()}" for c in outcome.errors] if outcome else []
@@ -99,7 +118,9 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
         if b.landing_path is not None or replay:
             rel = b.landing_path
         else:
-            rel = str(land(home, b).relative_to(home.root))
+            target = landing_target(home, b)
+            writes.append(writer.submit(write_landed, target, b.payload))
+            rel = str(target.relative_to(home.root))
             seen.add(b.sha256)
             if outcome is not None:
                 validation_rows.append(_validation_rows(run.run_id, b, rel, outcome))
@@ -123,7 +144,7 @@ def apply_batches(con, home: Home, config: Config, run, batches: list[Batch], ou
             key = (b.source, b.dataset)
             cursor_moves[key] = max(cursor_moves.get(key, b.cursor), b.cursor)
         if b.inbox_path:
-            Path(b.inbox_path).unlink(missing_ok=True)
+            handled.append(b.inbox_path)
         b.release()  # landed and loaded: its bytes and rows are no longer needed
     for (source, dataset), cursor in cursor_moves.items():
         db.upsert_load_state(con, source, dataset, cursor, run.run_id)

@@ -415,3 +415,19 @@ def test_two_quarantined_files_of_the_same_name_do_not_overwrite_each_other(tmp_
     assert t1.read_bytes() == b"one" and t2.read_bytes() == b"two"
     assert "- bad two" in t2.with_name("a_b-2.csv.reason.txt").read_text()
     assert "- bad one" in t1.with_name("a_b.csv.reason.txt").read_text()
+
+
+def test_a_landing_file_that_cannot_be_written_fails_the_run_and_keeps_the_inbox_file(tmp_path):
+    """Landing files are written beside the load; one that cannot be written fails the run before
+    it commits, and the inbox file it came from stays where the user put it."""
+    home = Home(tmp_path / "home").ensure()
+    (dataset, name), payload = next((k, v) for k, v in good_files().items() if k[0] == "prices")
+    _drop(home, dataset, name, payload)
+    blocker = home.landing / "inbox"  # a plain file where the inbox's landing folder would be made
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError):
+        run_pipeline(AS_OF, "sample", home)
+    assert (home.inbox / dataset / name).read_bytes() == payload
+    assert _query(home, "select count(*) from meta.runs") == [(0,)]
+    assert _query(home, "select count(*) from raw.prices") == [(0,)]
