@@ -140,15 +140,21 @@ def outputs(spec: dict) -> dict:
     Added to the floor (scan, one insert, rules), this is what a pipeline with no overhead at all
     would take to leave the same files: the reference for the backfill's overhead beyond what the
     contract's outputs cost by themselves."""
+    import shutil
+
     import duckdb
 
     from benchmarks.measure import Recorder
     from warehouse.db import memory_limit
-    from warehouse.publish import APPEND_OPTIONS, APPENDABLE, DEFAULT_STORAGE_VERSION, PARQUET_OPTIONS, PUBLISHED_SCHEMAS
+    from warehouse.publish import (
+        APPEND_OPTIONS,
+        APPENDABLE,
+        DEFAULT_STORAGE_VERSION,
+        PARQUET_OPTIONS,
+        PUBLISHED_SCHEMAS,
+    )
 
     work = Path(spec["work"]) / "SYNTHETIC_outputs"
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rec = Recorder().start()
