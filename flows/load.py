@@ -294,7 +294,9 @@ def short_interest_since(con, config: Config, run, since: date | None) -> tuple[
     return first, f"incremental: from {first}"
 
 
-DEFAULT_CHUNK_SYMBOLS = 500
+# measured on the 25-year SYNTHETIC backfill of 3,000 symbols (one run each): 500 symbols a part
+# 100.7 / 98.2 s and a peak RSS of 3.86 / 3.83 GiB, 400: 98.3 s and 3.41 GiB, 300: 98.5 s and 3.05 GiB
+DEFAULT_CHUNK_SYMBOLS = 300
 INCREMENTAL_PART_FACTOR = 10
 
 
@@ -310,7 +312,7 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
     """Marts as of the run's date (checked by their suites), source health and the meta.runs row
     (inside the transaction). The per-symbol price marts are rebuilt from the first day the run
     changed when they can be (``mart_since``, ``flows.marts``), else in full, and in parts of
-    ``CAPSPREAD_MART_CHUNK_SYMBOLS`` symbols (default 500), so that memory does not grow with the
+    ``CAPSPREAD_MART_CHUNK_SYMBOLS`` symbols (default 300), so that memory does not grow with the
     universe."""
     from flows.marts import INCREMENTAL, carries, other_marts, symbol_chunks, symbol_marts
 
