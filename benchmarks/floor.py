@@ -162,17 +162,17 @@ def outputs(spec: dict) -> dict:
     con.execute(f"ATTACH '{spec['warehouse']}' AS wh (READ_ONLY)")
     schemas = ", ".join(f"'{s}'" for s in PUBLISHED_SCHEMAS)
     tables = con.execute(
-        "SELECT schema_name, table_name, estimated_size FROM duckdb_tables() "
+        "SELECT schema_name, table_name FROM duckdb_tables() "
         f"WHERE database_name = 'wh' AND schema_name IN ({schemas}) ORDER BY schema_name, table_name").fetchall()
-    rows = {f"{s}.{t}": con.execute(f"SELECT count(*) FROM wh.{s}.{t}").fetchone()[0] for s, t, _ in tables}
+    rows = {f"{s}.{t}": con.execute(f"SELECT count(*) FROM wh.{s}.{t}").fetchone()[0] for s, t in tables}
 
     def copy_into(alias: str, picked: list[tuple]) -> int:
-        for s in sorted({s for s, _, _ in picked}):
+        for s in sorted({s for s, _ in picked}):
             con.execute(f"CREATE SCHEMA {alias}.{s}")
-        for s, t, _ in picked:
+        for s, t in picked:
             con.execute(f"CREATE TABLE {alias}.{s}.{t} AS SELECT * FROM wh.{s}.{t}")
         con.execute(f"DETACH {alias}")  # checkpoints
-        return sum(rows[f"{s}.{t}"] for s, t, _ in picked)
+        return sum(rows[f"{s}.{t}"] for s, t in picked)
 
     with rec.stage("warehouse: core and mart rows, written once") as h:
         con.execute(f"ATTACH '{work / 'warehouse.duckdb'}' AS w")
@@ -181,13 +181,11 @@ def outputs(spec: dict) -> dict:
         con.execute(f"ATTACH '{work / 'snapshot.duckdb'}' AS s (STORAGE_VERSION '{DEFAULT_STORAGE_VERSION}')")
         h["rows"] = copy_into("s", tables)
     with rec.stage("Parquet: one file per published table") as h:
-        for s, t, _ in tables:
+        for s, t in tables:
             options = f"{PARQUET_OPTIONS}, {APPEND_OPTIONS}" if f"{s}.{t}" in APPENDABLE else PARQUET_OPTIONS
             con.execute(f"COPY wh.{s}.{t} TO '{work / f'{s}.{t}.parquet'}' (FORMAT parquet, {options})")
         h["rows"] = sum(rows.values())
     con.close()
     rec.stop()
-    out = {"stages": rec.as_dicts(), "rows": rows,
-           "bytes": {p.name: p.stat().st_size for p in work.iterdir()}}
     shutil.rmtree(work, ignore_errors=True)
-    return out
+    return {"stages": rec.as_dicts(), "rows": rows}
