@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
-from datetime import date
+import math
 import os
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from functools import lru_cache
 
 import polars as pl
@@ -46,6 +47,43 @@ class Check:
         found = f": {self.unexpected_count} unexpected" if self.unexpected_count else ""
         ex = f", e.g. {self.examples[:3]}" if self.examples else ""
         return f"{what}{col}{found}{ex}"
+
+
+def plain_examples(values: list) -> list:
+    """Examples of unexpected values as a message should show them, the same from both engines:
+    a missing value (pandas' NaN or NaT) as None, a timestamp at midnight without a time zone
+    (a date column that went through pandas) as its ISO date, other dates and times in ISO form,
+    NumPy scalars as Python numbers; each distinct example once, in the order found."""
+
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if v is None or isinstance(v, (bool, int, str)):
+            return v
+        if isinstance(v, float):  # NumPy's float64 too
+            return None if math.isnan(v) else float(v)
+        if type(v).__name__ in ("NaTType", "NAType"):  # pandas' missing values (NaT is a datetime)
+            return None
+        if isinstance(v, datetime):  # pandas' Timestamp too
+            if v.tzinfo is None and v.time() == time(0):
+                return v.date().isoformat()
+            return v.isoformat()
+        if isinstance(v, date):
+            return v.isoformat()
+        if hasattr(v, "item"):  # a NumPy scalar
+            return plain(v.item())
+        return str(v)
+
+    seen, out = set(), []
+    for v in values:
+        v = plain(v)
+        key = json.dumps(v, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
+    return out
 
 
 @dataclass
@@ -162,7 +200,7 @@ def gx_suite(name: str, suite, derived: pl.DataFrame) -> Outcome:
                 success=bool(r.success),
                 element_count=res.get("element_count"),
                 unexpected_count=res.get("unexpected_count"),
-                examples=json.loads(json.dumps(examples, default=str)),
+                examples=plain_examples(examples),
             )
         )
     return Outcome(dataset=name, checks=checks, suite=suite, result=result)

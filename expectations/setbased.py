@@ -15,7 +15,6 @@ know raises ``Unsupported``; the runner then uses GX's engine for that suite.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 
 import polars as pl
@@ -105,7 +104,7 @@ def _same_as_neighbour(cols: list[str]) -> pl.Expr:
 
 def checks(suite, frame: pl.DataFrame) -> list:
     """``expectations.runner.Check`` rows for ``suite`` on ``frame``, in the suite's order."""
-    from expectations.runner import Check
+    from expectations.runner import Check, plain_examples
 
     specs = []  # (config, kind, bad-row expression or value, index)
     aggs: list[pl.Expr] = []
@@ -222,8 +221,10 @@ def checks(suite, frame: pl.DataFrame) -> list:
             if unexpected:
                 cols = column.split(" where ")[0].split(",") if column else []
                 head = flagged.select(cols).head(5)
-                examples = head.to_series(0).to_list() if len(cols) == 1 else [list(r) for r in head.rows()]
-                examples = json.loads(json.dumps(examples, default=str))
+                # as GX lists them: values of one column, a pair's values, or the columns of a row
+                examples = head.to_series(0).to_list() if len(cols) == 1 else \
+                    [list(r) for r in head.rows()] if "column_pair" in cfg.type else head.rows(named=True)
+                examples = plain_examples(examples)
             out.append(Check(cfg.type, column, severity, unexpected == 0, n, unexpected, examples))
     return out
 
