@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from capspread.config import Home
@@ -67,10 +68,10 @@ def run(
     try:
         result = nightly(as_of=day, profile=profile.value, home=str(home.root))
     except RunLocked as exc:
-        err.print(f"[red]capspread run: {exc}[/red]")
+        err.print(f"[red]capspread run: {escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     except Exception as exc:  # a failed run: nothing of it reached published/
-        err.print(f"[red]capspread run failed: {type(exc).__name__}: {exc}[/red]")
+        err.print(f"[red]capspread run failed: {type(exc).__name__}: {escape(str(exc))}[/red]")
         err.print("The published snapshot is unchanged.")
         raise typer.Exit(1) from None
     print_summary(result, home, out)
@@ -91,13 +92,13 @@ def replay(
     try:
         result = replay_flow(dataset=dataset, home=str(home.root))
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]capspread replay: {exc}[/red]")
+        err.print(f"[red]capspread replay: {escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
     except RunLocked as exc:
-        err.print(f"[red]capspread replay: {exc}[/red]")
+        err.print(f"[red]capspread replay: {escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     except Exception as exc:
-        err.print(f"[red]capspread replay failed: {type(exc).__name__}: {exc}[/red]")
+        err.print(f"[red]capspread replay failed: {type(exc).__name__}: {escape(str(exc))}[/red]")
         err.print("The published snapshot is unchanged.")
         raise typer.Exit(1) from None
     print_summary(result, home, out)
@@ -107,7 +108,7 @@ def replay(
 def _snapshot(home: Home) -> Path:
     path = home.snapshot
     if not path.exists():
-        err.print(f"[red]No published snapshot at {path}. Run `capspread run` first.[/red]")
+        err.print(f"[red]No published snapshot at {escape(str(path))}. Run `capspread run` first.[/red]")
         raise typer.Exit(1)
     return path
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from capspread.config import Home
 
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
         saved = None if restart else BackfillState.load(path)
         if saved is not None and saved.status == "complete":
             out.print(f"backfill {first} → {last} (profile {profile.value}) is already complete "
-                      f"({len(saved.days)} sessions, progress in {path}); --restart runs it again.")
+                      f"({len(saved.days)} sessions, progress in {path}); --restart runs it again.", markup=False)
             raise typer.Exit(0)
 
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -58,23 +59,23 @@ def register(app: typer.Typer) -> None:
                 result = backfill_flow(start=first, end=last, profile=profile.value, home=str(home.root), restart=restart)
             except RunLocked as exc:
                 bar.stop()
-                err.print(f"[red]capspread backfill: {exc}[/red]")
+                err.print(f"[red]capspread backfill: {escape(str(exc))}[/red]")
                 raise typer.Exit(1) from None
             except Exception as exc:
                 bar.stop()
                 state = BackfillState.load(path)
                 where = f" at {state.stopped_at}" if state and state.stopped_at else ""
-                err.print(f"[red]capspread backfill stopped{where}: {type(exc).__name__}: {exc}[/red]")
+                err.print(f"[red]capspread backfill stopped{where}: {type(exc).__name__}: {escape(str(exc))}[/red]")
                 if state:
                     err.print(f"{len(state.days)} sessions are done and saved in {path}; run the same command again "
-                              "to resume from where it stopped.")
+                              "to resume from where it stopped.", markup=False)
                 raise typer.Exit(1) from None
             finally:
                 remove_progress_listener(show)
-        out.print(result.message)
+        out.print(result.message, markup=False)
         if result.last is not None and result.last.published:
-            out.print(f"published snapshot: {home.snapshot} (as of {result.last.as_of})")
-        out.print(f"progress: {result.state_file}")
+            out.print(f"published snapshot: {home.snapshot} (as of {result.last.as_of})", markup=False)
+        out.print(f"progress: {result.state_file}", markup=False)
         raise typer.Exit(result.exit_code)
 
     @app.command()
@@ -98,12 +99,12 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
         path = file or PROJECT_FILE
         if not path.exists():
-            err.print(f"[red]no deployments file at {path}[/red]")
+            err.print(f"[red]no deployments file at {escape(str(path))}[/red]")
             raise typer.Exit(2)
 
         def ready(names: list[str]) -> None:
             err.print(f"serving {', '.join(names)} from {path}\n  Prefect API  {url}\n  warehouse    {home.warehouse}"
                       + ("\n  schedules    paused (runs start only when triggered)" if paused else "")
-                      + "\nCtrl-C or SIGTERM stops.")
+                      + "\nCtrl-C or SIGTERM stops.", markup=False)
 
         serve_project(path, paused=paused, limit=limit, on_ready=ready)

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from capspread.config import Home
 
@@ -31,7 +32,7 @@ def _parse_date(value: str | None) -> date | None:
 
 def _snapshot_or_exit(home: Home) -> None:
     if not home.snapshot.exists():
-        err.print(f"[red]No published snapshot at {home.snapshot}. Run `capspread run` first.[/red]")
+        err.print(f"[red]No published snapshot at {escape(str(home.snapshot))}. Run `capspread run` first.[/red]")
         raise typer.Exit(1)
 
 
@@ -48,14 +49,15 @@ def brief(
     try:
         result = build_brief(home.snapshot, day)
     except Exception as exc:
-        err.print(f"[red]capspread brief failed: {type(exc).__name__}: {exc}[/red]")
+        err.print(f"[red]capspread brief failed: {type(exc).__name__}: {escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     if format is BriefFormat.json:
         sys.stdout.write(result.to_json() + "\n")
         return
     sys.stdout.write(result.text() + "\n")
     for o in result.omitted:
-        err.print(f"left out ({o['topic'].replace('_', ' ')}): {o['reason']}", style="dim", highlight=False, soft_wrap=True)
+        err.print(f"left out ({o['topic'].replace('_', ' ')}): {o['reason']}", style="dim", markup=False, highlight=False,
+                  soft_wrap=True)
 
 
 def report(
@@ -70,7 +72,7 @@ def report(
     try:
         result = build_report(home, day)
     except Exception as exc:
-        err.print(f"[red]capspread report failed: {type(exc).__name__}: {exc}[/red]")
+        err.print(f"[red]capspread report failed: {type(exc).__name__}: {escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
     out = sys.stdout
     out.write(f"report: {result.html_path}\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from capspread.config import Home
@@ -19,7 +20,7 @@ def print_summary(result, home: Home, console: Console) -> None:
         f"[{colour}]{result.status}[/{colour}]  ({result.seconds:.1f} s)"
     )
     if result.message:
-        console.print(result.message)
+        console.print(escape(result.message))
     t = Table(title="datasets", title_justify="left")
     for col in ("dataset", "batches", "rows", "core Δ", "checks ok", "failed", "quarantined", "seen before"):
         t.add_column(col, justify="right" if col != "dataset" else "left")
@@ -31,29 +32,29 @@ def print_summary(result, home: Home, console: Console) -> None:
     Console(width=max(console.width, 110)).print(t)
     warnings = [(r.dataset, w) for r in result.datasets.values() for w in r.warnings]
     for dataset, w in warnings[:10]:
-        console.print(f"[yellow]warning[/yellow] {dataset}: {w}")
+        console.print(f"[yellow]warning[/yellow] {dataset}: {escape(w)}")
     for r in result.datasets.values():
         for e in r.errors:
-            console.print(f"[red]quarantined[/red] {r.dataset}: {e}")
+            console.print(f"[red]quarantined[/red] {r.dataset}: {escape(e)}")
     if result.mart_outcomes:
         passed = sum(c.success for o in result.mart_outcomes for c in o.checks)
         failed = [(o.dataset, c) for o in result.mart_outcomes for c in o.checks if not c.success]
         console.print(f"mart checks: {passed} passed, {len(failed)} failed")
         for name, c in failed[:10]:
-            console.print(f"[yellow]{c.severity}[/yellow] {name}: {c.describe()}")
+            console.print(f"[yellow]{c.severity}[/yellow] {name}: {escape(c.describe())}")
     notes = getattr(result, "health_notes", [])
     # a source that could not be fetched first: ten stale notes must not hide it
     notes = sorted(notes, key=lambda line: "could not be fetched" not in line)
     for line in notes[:10]:
-        console.print(f"[yellow]source health[/yellow] {line}")
+        console.print(f"[yellow]source health[/yellow] {escape(line)}")
     if len(notes) > 10:
         console.print(f"[yellow]source health[/yellow] … and {len(notes) - 10} more in meta.source_health")
     if result.docs_index:
-        console.print(f"data docs:          {result.docs_index}")
+        console.print(f"data docs:          {escape(str(result.docs_index))}")
     if result.quarantine_files:
-        console.print(f"Quarantined batches and their reason files: {home.quarantine}")
+        console.print(f"Quarantined batches and their reason files: {escape(str(home.quarantine))}")
     console.print("marts: " + ", ".join(f"{k} {v:,} rows" for k, v in result.marts.items()))
     if result.published:
-        console.print(f"published snapshot: {home.snapshot}")
-        console.print(f"parquet:            {home.published / 'parquet'}")
+        console.print(f"published snapshot: {escape(str(home.snapshot))}")
+        console.print(f"parquet:            {escape(str(home.published / 'parquet'))}")
     console.print(f'try:  capspread sql "{SAMPLE_QUERY}"')
