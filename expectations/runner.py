@@ -21,7 +21,7 @@ import logging
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 import polars as pl
@@ -50,30 +50,41 @@ class Check:
 
 
 def plain_examples(values: list) -> list:
-    """Examples of unexpected values as a message should show them, the same from both engines:
-    a missing value (pandas' NaN or NaT) as None, a timestamp at midnight without a time zone
-    (a date column that went through pandas) as its ISO date, other dates and times in ISO form,
-    NumPy scalars as Python numbers; each distinct example once, in the order found."""
+    """Examples of unexpected values as a message should show them, alike from both engines: a
+    missing value (pandas' NaN, NaT or NA) as None, a timestamp at midnight without a time zone (a
+    date column that went through pandas) as its ISO date, other dates and times in ISO form,
+    durations as Python prints them, NumPy values as Python ones; each distinct example once, in the
+    order found. One difference stays: a whole-number column with a missing value reaches GX's
+    engine as floats (pandas), so GX shows ``5.0`` where the set-based engine shows ``5``."""
+    import numpy as np
 
     def plain(v):
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
+        if isinstance(v, np.ndarray):  # a list-typed cell, as pandas holds it
+            return [plain(x) for x in v.tolist()]
+        if isinstance(v, np.datetime64):  # GX's column-pair checks pass raw NumPy values
+            import pandas as pd
+
+            return plain(pd.Timestamp(v))
+        if isinstance(v, np.generic):  # a NumPy scalar (float64 is a float, but bool_ and int64 are not)
+            return plain(v.item())
         if v is None or isinstance(v, (bool, int, str)):
             return v
-        if isinstance(v, float):  # NumPy's float64 too
+        if isinstance(v, float):
             return None if math.isnan(v) else float(v)
         if type(v).__name__ in ("NaTType", "NAType"):  # pandas' missing values (NaT is a datetime)
             return None
         if isinstance(v, datetime):  # pandas' Timestamp too
-            if v.tzinfo is None and v.time() == time(0):
+            if v.tzinfo is None and v.time() == time(0) and not getattr(v, "nanosecond", 0):
                 return v.date().isoformat()
             return v.isoformat()
         if isinstance(v, date):
             return v.isoformat()
-        if hasattr(v, "item"):  # a NumPy scalar
-            return plain(v.item())
+        if isinstance(v, timedelta):  # pandas' Timedelta prints as '0 days 00:00:01'
+            return str(timedelta(days=v.days, seconds=v.seconds, microseconds=v.microseconds))
         return str(v)
 
     seen, out = set(), []

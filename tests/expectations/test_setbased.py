@@ -226,3 +226,20 @@ def test_examples_show_missing_values_and_dates_plainly(sample_batches):
         unique = next(c for c in checks if c.expectation == "expect_compound_columns_to_be_unique")
         assert unique.examples == expected, engine
         assert "nan" not in unique.describe() and "00:00:00" not in unique.describe()
+
+
+def test_plain_examples_by_hand():
+    """Values as GX's pandas engine hands them over, against what a message should show."""
+    import numpy as np
+    import pandas as pd
+
+    from expectations.runner import plain_examples
+
+    given = [np.float64("nan"), None, pd.NaT, pd.NA,  # missing, four ways: one None
+             pd.Timestamp("2026-05-05"), np.datetime64("2026-05-05"), date(2026, 5, 5),  # one day, three ways
+             pd.Timestamp("2026-05-05 00:00:00.000000001"),  # not midnight
+             pd.Timestamp("2026-05-05 14:30", tz="UTC"), np.int64(7), 7, np.bool_(True),
+             pd.Timedelta(seconds=90), np.array([1.5, 2.0]), {"high": np.float64(76.5), "low": 77}]
+    assert plain_examples(given) == [
+        None, "2026-05-05", "2026-05-05T00:00:00.000000001", "2026-05-05T14:30:00+00:00", 7, True, "0:01:30",
+        [1.5, 2.0], {"high": 76.5, "low": 77}]
