@@ -17,12 +17,21 @@ def _calendar() -> xcals.ExchangeCalendar:
     return xcals.get_calendar(CALENDAR, start="1990-01-01")
 
 
-def sessions(start: date, end: date) -> pl.DataFrame:
-    """One row per XNYS session between ``start`` and ``end`` (inclusive), with the session's
-    calendar week (Monday) and whether it is the last session of its week and of its month."""
+def bounds() -> tuple[date, date]:
+    """The first and last session the calendar knows (1990-01-02 to about a year from today)."""
     cal = _calendar()
+    return cal.first_session.date(), cal.last_session.date()
+
+
+def sessions(start: date, end: date) -> pl.DataFrame:
+    """One row per XNYS session between ``start`` and ``end`` (inclusive; a range reaching past the
+    calendar's ``bounds`` gets the sessions within them), with the session's calendar week (Monday)
+    and whether it is the last session of its week and of its month."""
+    cal = _calendar()
+    first, last = bounds()
+    start = max(start, first)
     # look a week past ``end`` so that the scheduled end of an unfinished week is known
-    upto = min(date.fromordinal(end.toordinal() + 7), cal.last_session.date())
+    upto = min(date.fromordinal(end.toordinal() + 7), last)
     days = cal.sessions_in_range(start, upto) if start <= upto else []
     frame = pl.DataFrame({"trade_date": [d.date() for d in days]}, schema={"trade_date": pl.Date})
     return (
@@ -39,9 +48,10 @@ def is_session(day: date) -> bool:
 
 def week_end_session(day: date) -> date | None:
     """The last XNYS session of ``day``'s calendar week (Thursday in a Good Friday week)."""
-    monday = date.fromordinal(day.toordinal() - day.weekday())
-    sunday = date.fromordinal(monday.toordinal() + 6)
-    days = _calendar().sessions_in_range(monday, sunday)
+    first, last = bounds()
+    monday = max(date.fromordinal(day.toordinal() - day.weekday()), first)
+    sunday = min(date.fromordinal(day.toordinal() - day.weekday() + 6), last)
+    days = _calendar().sessions_in_range(monday, sunday) if monday <= sunday else []
     return days[-1].date() if len(days) else None
 
 
