@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -44,13 +44,28 @@ class Format(str, Enum):
     json = "json"
 
 
-def _parse_date(value: str | None) -> date | None:
+def _parse_date(value: str | None, option: str = "--as-of") -> date | None:
     if value is None:
         return None
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; expected YYYY-MM-DD") from None
+        raise typer.BadParameter(f"{value!r} is not a date; expected YYYY-MM-DD", param_hint=option) from None
+
+
+def _check_as_of(day: date) -> None:
+    """A run's --as-of must be an evening the pipeline can be run on: not in the future (a later
+    day in any time zone would be), and not before the first session of the XNYS calendar."""
+    from transforms.calendar import bounds
+
+    today = max(date.today(), datetime.now(timezone.utc).date())
+    if day > today:
+        raise typer.BadParameter(f"{day} is in the future (today is {today}); a run sees what was public "
+                                 "by the evening of its date", param_hint="--as-of")
+    first = bounds()[0]
+    if day < first:
+        raise typer.BadParameter(f"{day} is before {first}, the first session of the XNYS calendar the "
+                                 "pipeline works on", param_hint="--as-of")
 
 
 @app.command()
@@ -60,6 +75,8 @@ def run(
 ) -> None:
     """One nightly run: inbox + sources → land → validate → transform → load → publish."""
     day = _parse_date(as_of)
+    if day is not None:
+        _check_as_of(day)
     home = Home.from_env()
     _prefect_env(home)
     from capspread.summary import print_summary
@@ -83,6 +100,11 @@ def replay(
     dataset: Annotated[str | None, typer.Option(help="Rebuild only this dataset (prices, cpi, ...).")] = None,
 ) -> None:
     """Rebuild raw → core → marts from landing/ alone (no network), then publish."""
+    from sources.schemas import DATASETS
+
+    if dataset is not None and dataset not in DATASETS:
+        raise typer.BadParameter(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}",
+                                 param_hint="--dataset")
     home = Home.from_env()
     _prefect_env(home)
     from capspread.summary import print_summary
@@ -121,9 +143,9 @@ def sql(
     """Run a read-only query on the published snapshot (a statement that writes is refused)."""
     from warehouse.query import QueryRefused, run_query
 
-    home = Home.from_env()
+    snapshot = _snapshot(Home.from_env())
     try:
-        columns, rows = run_query(_snapshot(home), query)
+        columns, rows = run_query(snapshot, query)
     except QueryRefused as exc:
         err.print(f"capspread sql: {exc}", style="red", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

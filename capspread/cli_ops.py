@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         """The nightly run for every XNYS session of a range, a month per chunk, resumable after a crash."""
         from datetime import datetime, timezone
 
-        first, last = _parse_date(start), _parse_date(end)
+        first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
         if first > last:
             raise typer.BadParameter(f"--start {first} is after --end {last}")
         today = datetime.now(timezone.utc).date()
