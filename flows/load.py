@@ -339,6 +339,9 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
         check_marts(con, config, run, part, f"symbols {i + 1}/{len(chunks)}" if len(chunks) > 1 else "", symbols)
         for name, frame in part.items():
             run.marts[name] += db.insert_mart(con, name, frame)
+    if since:  # the rows rebuilt are the table's newest: report its size, as for the other marts
+        for name in INCREMENTAL:
+            run.marts[name] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
     source_health(con, run)
     quarantined = sum(r.quarantined for r in run.datasets.values())
     run.exit_code = 3 if quarantined else 0

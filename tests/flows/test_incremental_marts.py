@@ -5,6 +5,7 @@ in-process on the same warehouse)."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -107,6 +108,10 @@ def test_second_run_leaves_the_marts_of_a_full_build(home):
             assert got.height == ref.height, name
             assert_frame_equal(got.sort(keys, nulls_last=True), ref.sort(keys, nulls_last=True),
                                check_exact=False, rel_tol=1e-12, check_dtypes=False)
+        # the run's summary gives each mart's size, the ones rebuilt from a day on included
+        printed = " ".join(proc.stdout.split()).split("marts: ", 1)[1].split(" published snapshot:")[0]
+        said = {name: int(n.replace(",", "")) for name, n in re.findall(r"(\w+) ([\d,]+) rows", printed)}
+        assert said == {name: ref.height for name, ref in reference.items()}
         # the record highs of QQQ (November 2021) lie before the window the run read (2022 on)
         qqq = con.execute("SELECT max(close) FROM core.prices_daily WHERE symbol = 'QQQ' AND trade_date < '2022-01-01'"
                           ).fetchall()[0][0]
