@@ -42,6 +42,8 @@ def print_summary(result, home: Home, console: Console) -> None:
         console.print(f"mart checks: {passed} passed, {len(failed)} failed")
         for name, c in failed[:10]:
             console.print(f"[yellow]{c.severity}[/yellow] {name}: {escape(c.describe())}")
+    for line in getattr(result, "inbox_notes", []):
+        console.print(f"[yellow]inbox[/yellow] {escape(line)}")
     notes = getattr(result, "health_notes", [])
     # a source that could not be fetched first: ten stale notes must not hide it
     notes = sorted(notes, key=lambda line: "could not be fetched" not in line)

@@ -141,6 +141,21 @@ def _no_rows(payload: bytes, name: str) -> BadInput:
                     row=row, found=last[:120], expected="at least one data row under the header")
 
 
+def stray_inbox_files(home: Home) -> list[str]:
+    """Files in the inbox that no run reads: outside a ``inbox/<dataset>/`` folder (at the top, or in
+    a folder named after no dataset, such as ``inbox/price/``), as paths from the home's root.
+    They are left where they are; the run says so."""
+    if not home.inbox.is_dir():
+        return []
+    found = []
+    for path in sorted(home.inbox.rglob("*")):
+        rel = path.relative_to(home.inbox)
+        if path.is_file() and not any(part.startswith((".", "~$")) for part in rel.parts) \
+                and not (len(rel.parts) == 2 and rel.parts[0] in DATASETS):
+            found.append(str(path.relative_to(home.root)))
+    return found
+
+
 def scan_inbox(home: Home, today: date | None = None) -> list[Batch]:
     """Every file in ``inbox/<dataset>/``, parsed by content; unparseable files carry their error.
 

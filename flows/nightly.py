@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE  # results are not persisted; hashin
 from capspread.config import Config, Home, known_at_for
 from flows.artifacts import publish_run_artifacts, report_failure, report_quarantine, run_logger
 from flows.deploy import no_backfill_running, warehouse_slot
-from flows.landing import scan_inbox, write_journal
+from flows.landing import scan_inbox, stray_inbox_files, write_journal
 from flows.load import apply_batches, build_docs, finish_run, pending_landed
 from sources.base import Batch
 from sources.schemas import DATASETS
@@ -68,6 +68,7 @@ class RunResult:
     docs_records: list = field(default_factory=list)  # what Data Docs render for this run
     docs_index: str | None = None
     health_notes: list[str] = field(default_factory=list)
+    inbox_notes: list[str] = field(default_factory=list)  # inbox files no run reads, and where they belong
     source_failures: list[tuple[str, str, str]] = field(default_factory=list)  # (source, dataset, why)
     source_events: list[tuple[str, str, str, str]] = field(default_factory=list)  # (source, dataset, status, why)
     known_at: datetime | None = None  # when the run's core rows became known
@@ -122,6 +123,10 @@ def collect(home: Home, config: Config, profile: str, as_of: date, cursors: dict
     from sources.errors import SourceUnavailable
 
     batches = scan_inbox(home)
+    if run is not None:
+        run.inbox_notes += [f"{path} is not in a dataset's folder and was left where it is; expected "
+                            f"inbox/<dataset>/ with <dataset> one of {', '.join(DATASETS)}"
+                            for path in stray_inbox_files(home)]
     for p in pending:
         payload = (home.root / p["path"]).read_bytes()
         batches.append(Batch(source=p["source"], dataset=p["dataset"], name=p["name"], payload=payload,

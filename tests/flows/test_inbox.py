@@ -431,3 +431,21 @@ def test_a_landing_file_that_cannot_be_written_fails_the_run_and_keeps_the_inbox
     assert (home.inbox / dataset / name).read_bytes() == payload
     assert _query(home, "select count(*) from meta.runs") == [(0,)]
     assert _query(home, "select count(*) from raw.prices") == [(0,)]
+
+
+def test_files_outside_the_dataset_folders_are_named_and_left_where_they_are(tmp_path):
+    """A file dropped at the top of the inbox, in a folder named after no dataset (a typo such as
+    ``inbox/price/``) or in a folder below a dataset's: no run reads it, so the run names each one
+    and where files belong, and leaves it untouched. Hidden files are not mentioned."""
+    home = Home(tmp_path / "home").ensure()
+    (dataset, name), payload = next((k, v) for k, v in good_files().items() if k[0] == "prices")
+    stray = [home.inbox / "price" / name, home.inbox / "notes.txt", home.inbox / dataset / "old" / name]
+    for path in [*stray, home.inbox / ".DS_Store"]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(payload)
+    result = run_pipeline(AS_OF, "sample", home)
+    named = sorted(note.split(" ")[0] for note in result.inbox_notes)
+    assert named == sorted(f"inbox/{p.relative_to(home.inbox)}" for p in stray)
+    assert all("expected inbox/<dataset>/ with <dataset> one of prices, " in note for note in result.inbox_notes)
+    assert all(p.read_bytes() == payload for p in stray)
+    assert _query(home, "select count(*) from meta.landing_files where source = 'inbox'") == [(0,)]

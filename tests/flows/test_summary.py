@@ -19,6 +19,7 @@ WARNING = "column values to not be null on 'symbol': 3 unexpected, e.g. [nan, na
 ERROR = "holdings.csv, row 4, field 'Ticker': found '[/b]'; expected a ticker"
 NOTE = "inbox/prices is stale: newest observation [red] 2026-08-21"
 MESSAGE = "finished [bold]with[/bold] a note"
+INBOX = "inbox/price/[draft] SPY.csv is not in a dataset's folder and was left where it is"
 
 
 def test_the_summary_prints_brackets_as_they_are(tmp_path):
@@ -27,14 +28,14 @@ def test_the_summary_prints_brackets_as_they_are(tmp_path):
     result = RunResult(
         run_id="r", as_of=date(2026, 11, 24), profile="sample", status="quarantined", message=MESSAGE,
         datasets={"holdings": DatasetReport("holdings", warnings=[WARNING], errors=[ERROR])},
-        mart_outcomes=[Outcome("size_spread_daily", [check])], health_notes=[NOTE],
+        mart_outcomes=[Outcome("size_spread_daily", [check])], health_notes=[NOTE], inbox_notes=[INBOX],
         docs_index=str(home.root / "docs" / "index.html"), published=True,
         quarantine_files=[str(home.quarantine / "r")],
     )
     out = io.StringIO()
     print_summary(result, home, Console(file=out, width=400, color_system=None))
     text = out.getvalue()
-    for said in (WARNING, ERROR, NOTE, MESSAGE, check.describe(), result.docs_index, str(home.snapshot),
+    for said in (WARNING, ERROR, NOTE, MESSAGE, f"inbox {INBOX}", check.describe(), result.docs_index, str(home.snapshot),
                  str(home.published / "parquet"), str(home.quarantine)):
         assert said in text, said
     assert "e.g. ['[/i]']" in text
