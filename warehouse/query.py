@@ -156,25 +156,28 @@ def catalogue(path: Path) -> tuple[list[str], list[tuple]]:
 
 
 def describe_table(path: Path, name: str) -> tuple[str | None, list[str], list[tuple]]:
-    """The ``COMMENT ON`` text of ``schema.table`` (schema defaults to ``marts``) and its columns."""
+    """The ``COMMENT ON`` text of ``schema.table`` (schema defaults to ``marts``) and its columns.
+    Names are matched as SQL matches them: in any case, with or without double quotes."""
     schema, _, table = name.strip().partition(".")
     if not table:
         schema, table = "marts", schema
+    schema, table = (part.strip().strip('"') for part in (schema, table))
     con = _connect(path)
     try:
         found = con.execute(
-            "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = ? AND table_name = ?",
+            "SELECT schema_name, table_name, comment FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND lower(schema_name) = lower(?) AND lower(table_name) = lower(?)",
             [schema, table],
         ).fetchall()
         if not found:
             raise KeyError(name)
+        schema, table, comment = found[0]
         rel = con.execute(
             "SELECT column_name AS column, data_type AS type, is_nullable AS nullable, comment FROM duckdb_columns() "
             "WHERE database_name = current_database() AND schema_name = ? AND table_name = ? ORDER BY column_index",
             [schema, table],
         )
-        return found[0][0], [d[0] for d in rel.description], rel.fetchall()
+        return comment, [d[0] for d in rel.description], rel.fetchall()
     finally:
         con.close()
 

@@ -234,5 +234,10 @@ def test_describe_prints_the_table_and_column_comments(home):
     for column, comment in column_comments:
         line = next(ln for ln in text.splitlines() if re.search(rf"│ {column}\s+│", ln))
         assert comment.replace("''", "'")[:40] in line
+    # as SQL names it: in any case, quoted or not
+    for spelled in ("MARTS.Factor_Monthly", '"marts"."factor_monthly"', "factor_monthly"):
+        again = run_cli(home, "describe", spelled)
+        assert again.returncode == 0, again.stderr
+        assert again.stdout.splitlines()[1:] == text.splitlines()[1:], spelled
     proc = run_cli(home, "describe", "marts.no_such_table")
     assert proc.returncode == 2 and proc.stdout == "" and "no table" in proc.stderr
