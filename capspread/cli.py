@@ -53,12 +53,17 @@ def _parse_date(value: str | None, option: str = "--as-of") -> date | None:
         raise typer.BadParameter(f"{value!r} is not a date; expected YYYY-MM-DD", param_hint=option) from None
 
 
+def _today() -> date:
+    """Today's date where it is latest: the machine's or UTC's, whichever is later."""
+    return max(date.today(), datetime.now(timezone.utc).date())
+
+
 def _check_as_of(day: date) -> None:
-    """A run's --as-of must be an evening the pipeline can be run on: not in the future (a later
-    day in any time zone would be), and not before the first session of the XNYS calendar."""
+    """A run's --as-of must be an evening the pipeline can be run on: not in the future (``_today``),
+    and not before the first session of the XNYS calendar."""
     from transforms.calendar import bounds
 
-    today = max(date.today(), datetime.now(timezone.utc).date())
+    today = _today()
     if day > today:
         raise typer.BadParameter(f"{day} is in the future (today is {today}); a run sees what was public "
                                  "by the evening of its date", param_hint="--as-of")

@@ -11,7 +11,7 @@ from capspread.config import Home
 
 
 def register(app: typer.Typer) -> None:
-    from capspread.cli import Profile, _parse_date, _prefect_env, err, out
+    from capspread.cli import Profile, _parse_date, _prefect_env, _today, err, out
 
     @app.command()
     def backfill(
@@ -21,12 +21,10 @@ def register(app: typer.Typer) -> None:
         restart: Annotated[bool, typer.Option("--restart", help="Forget the saved progress of this range and run all of it again.")] = False,
     ) -> None:
         """The nightly run for every XNYS session of a range, a month per chunk, resumable after a crash."""
-        from datetime import datetime, timezone
-
         first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
         if first > last:
             raise typer.BadParameter(f"--start {first} is after --end {last}")
-        today = datetime.now(timezone.utc).date()
+        today = _today()
         if last > today:
             raise typer.BadParameter(f"--end {last} is in the future (today is {today}); a backfill loads the past")
         home = Home.from_env()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
 from enum import Enum
 from typing import Annotated
 
@@ -21,15 +20,6 @@ class BriefFormat(str, Enum):
     json = "json"
 
 
-def _parse_date(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date; expected YYYY-MM-DD", param_hint="--as-of") from None
-
-
 def _snapshot_or_exit(home: Home) -> None:
     if not home.snapshot.exists():
         err.print(f"[red]No published snapshot at {escape(str(home.snapshot))}. Run `capspread run` first.[/red]")
@@ -41,6 +31,8 @@ def brief(
     format: Annotated[BriefFormat, typer.Option("--format", "-f", help="text: sentences; json: the same facts as fields.")] = BriefFormat.text,
 ) -> None:
     """A short market brief in words, from the published marts."""
+    from capspread.cli import _parse_date
+
     day = _parse_date(as_of)
     home = Home.from_env()
     _snapshot_or_exit(home)
@@ -64,6 +56,8 @@ def report(
     as_of: Annotated[str | None, typer.Option("--as-of", help="The date of the report (YYYY-MM-DD); default: the latest session in the snapshot.")] = None,
 ) -> None:
     """An HTML report with charts (and a PNG of each chart) under reports/."""
+    from capspread.cli import _parse_date
+
     day = _parse_date(as_of)
     home = Home.from_env()
     _snapshot_or_exit(home)

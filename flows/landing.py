@@ -85,9 +85,12 @@ def quarantine(home: Home, run_id: str, batch: Batch, reasons: list[str]) -> Pat
     return target
 
 
+HIDDEN = (".", "~$")  # hidden files and a spreadsheet's lock files (``~$book.xlsx``)
+
+
 def _skipped(path: Path) -> bool:
-    """Hidden files and a spreadsheet's lock files (``~$book.xlsx``) are not inbox files."""
-    return path.name.startswith((".", "~$")) or not path.is_file()
+    """Hidden files and a spreadsheet's lock files are not inbox files."""
+    return path.name.startswith(HIDDEN) or not path.is_file()
 
 
 def _detect(formats, payload: bytes, name: str, dataset: str) -> tuple[str, str]:
@@ -150,7 +153,7 @@ def stray_inbox_files(home: Home) -> list[str]:
     found = []
     for path in sorted(home.inbox.rglob("*")):
         rel = path.relative_to(home.inbox)
-        if path.is_file() and not any(part.startswith((".", "~$")) for part in rel.parts) \
+        if path.is_file() and not any(part.startswith(HIDDEN) for part in rel.parts) \
                 and not (len(rel.parts) == 2 and rel.parts[0] in DATASETS):
             found.append(str(path.relative_to(home.root)))
     return found

@@ -331,17 +331,15 @@ def finish_run(con, config: Config, run, started: datetime, flow: str = "nightly
     for name, column in INCREMENTAL.items():
         con.execute(f"DELETE FROM marts.{name}" + (f" WHERE {column} >= ?" if since else ""),
                     [since] if since else [])
-        run.marts[name] = 0
     # an incremental build reads about two years a symbol instead of all of them: larger parts
     chunks = symbol_chunks(con, config, run.as_of, since, _chunk_symbols() * (INCREMENTAL_PART_FACTOR if since else 1))
     for i, symbols in enumerate(chunks):
         part = symbol_marts(con, config, run.as_of, since, symbols, carried)
         check_marts(con, config, run, part, f"symbols {i + 1}/{len(chunks)}" if len(chunks) > 1 else "", symbols)
         for name, frame in part.items():
-            run.marts[name] += db.insert_mart(con, name, frame)
-    if since:  # the rows rebuilt are the table's newest: report its size, as for the other marts
-        for name in INCREMENTAL:
-            run.marts[name] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
+            db.insert_mart(con, name, frame)
+    for name in INCREMENTAL:  # the table's size, as for the other marts (a run may rebuild only its newest days)
+        run.marts[name] = con.execute(f"SELECT count(*) FROM marts.{name}").fetchall()[0][0]
     source_health(con, run)
     quarantined = sum(r.quarantined for r in run.datasets.values())
     run.exit_code = 3 if quarantined else 0

@@ -49,9 +49,9 @@ def is_session(day: date) -> bool:
 def week_end_session(day: date) -> date | None:
     """The last XNYS session of ``day``'s calendar week (Thursday in a Good Friday week)."""
     first, last = bounds()
-    monday = max(date.fromordinal(day.toordinal() - day.weekday()), first)
-    sunday = min(date.fromordinal(day.toordinal() - day.weekday() + 6), last)
-    days = _calendar().sessions_in_range(monday, sunday) if monday <= sunday else []
+    monday = day.toordinal() - day.weekday()
+    lo, hi = max(date.fromordinal(monday), first), min(date.fromordinal(monday + 6), last)
+    days = _calendar().sessions_in_range(lo, hi) if lo <= hi else []
     return days[-1].date() if len(days) else None
 
 

@@ -281,8 +281,7 @@ def replace_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
     """Replace the rows of ``marts.<table>`` (its DDL and comments stay); with ``where``, only the
     rows it selects (``frame`` holds their replacement)."""
     con.execute(f"DELETE FROM marts.{table}" + (f" WHERE {where}" if where else "")).fetchall()
-    _staged(con, f"INSERT INTO marts.{table} BY NAME SELECT * FROM stage", frame=frame)
-    return frame.height
+    return insert_mart(con, table, frame)
 
 
 def insert_mart(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> int:
